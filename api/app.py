@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, errors, middleware and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api.errors import install_error_handlers
+from api.middleware import request_context
+from api.routes import audit, auth, me, ops, tenants, tokens
+from infra.container import Container
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string", "description": "Stable error code, e.g. `tenant.last_owner`"},
+        "field": {"type": "string", "description": "The input field at fault, if any"},
+        "request_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="MCPS.ONE",
+        version="0.1.0",
+        description="Control plane and marketplace for MCP servers. Errors are RFC 9457 "
+        "problem+json with a stable `code`.",
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.container = container
+    app.middleware("http")(request_context)
+    install_error_handlers(app)
+    for module in (auth, me, tenants, tokens, audit, ops):
+        app.include_router(module.router)
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

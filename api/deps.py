@@ -1,0 +1,154 @@
+"""Request-scoped dependencies: the container, who is calling, and what they may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ProblemError
+from domain.shared.context import actor_var, tenant_id_var
+from domain.tenancy.application import API_TOKEN_PREFIX, TokenPrincipal
+from domain.tenancy.errors import ScopeRequiredError, TenantNotFoundError, TokenInvalidError
+from domain.tenancy.tenants import Tenant
+from domain.tenancy.values import Role, Scope
+from infra.container import Container
+from infra.jwt_tokens import InvalidAccessToken
+from projections.consistency import wait_for_position
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a signed-in user (session JWT) or an API token acting for its creator."""
+
+    user_id: UUID
+    actor: str
+    session_id: UUID | None = None
+    token: TokenPrincipal | None = None
+
+    @property
+    def is_token(self) -> bool:
+        return self.token is not None
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise TokenInvalidError("sign in, or send an API token as 'Authorization: Bearer …'")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise TokenInvalidError("use 'Authorization: Bearer <token>'")
+    return credentials.strip()
+
+
+def _authenticate(container: Container, credentials: str) -> Principal:
+    if credentials.startswith(API_TOKEN_PREFIX):
+        token = container.tenancy.authenticate_token(credentials)
+        return Principal(user_id=token.created_by, actor=f"token:{token.token_id}", token=token)
+    try:
+        claims = container.jwt.decode(credentials)
+    except InvalidAccessToken:
+        raise TokenInvalidError("the access token is invalid or expired") from None
+    if not container.tenancy.session_is_active(claims.session_id):
+        raise TokenInvalidError("the session has ended; sign in again")
+    return Principal(
+        user_id=claims.user_id, actor=f"user:{claims.user_id}", session_id=claims.session_id
+    )
+
+
+async def get_principal(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    principal = await run_in_threadpool(_authenticate, container, _bearer(authorization))
+    # Set here, in the request's own task, so the endpoint's thread inherits it.
+    actor_var.set(principal.actor)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_user(principal: PrincipalDep) -> Principal:
+    """Endpoints about a person's own account take a session, not an API token."""
+    if principal.is_token:
+        raise ProblemError(403, "auth.session_required", "this needs a signed-in user session")
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(get_user)]
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    tenant: Tenant
+    role: Role
+    principal: Principal
+
+    @property
+    def tenant_id(self) -> UUID:
+        return self.tenant.id
+
+
+def tenant_access(
+    container: Container, principal: Principal, slug: str, at_least: Role
+) -> TenantAccess:
+    """Load the tenant and check the caller's role; binds the tenant for events and queries.
+
+    A token acts with its creator's role, capped at admin with the `admin` scope and at
+    viewer (read-only) without it; a token of another tenant finds nothing.
+    """
+    tenant = container.tenancy.tenant_by_slug(slug)
+    if principal.token is not None:
+        if principal.token.tenant_id != tenant.id:
+            raise TenantNotFoundError("tenant not found")
+        creator_role = tenant.require_role(principal.user_id, Role.VIEWER)
+        cap = Role.ADMIN if Scope.ADMIN.value in principal.token.scopes else Role.VIEWER
+        role = min(creator_role, cap, key=lambda r: r.rank)
+        if not role.at_least(at_least):
+            raise ScopeRequiredError("this needs a token with the 'admin' scope")
+    else:
+        role = tenant.require_role(principal.user_id, at_least)
+    tenant_id_var.set(str(tenant.id))
+    return TenantAccess(tenant=tenant, role=role, principal=principal)
+
+
+def consistent_after(
+    container: ContainerDep,
+    wait_for: Annotated[
+        int | None,
+        Query(ge=0, description="Wait until the read model has applied this log position."),
+    ] = None,
+    x_consistent_after: Annotated[int | None, Header(ge=0, include_in_schema=False)] = None,
+) -> int | None:
+    return wait_for if wait_for is not None else x_consistent_after
+
+
+WaitForDep = Annotated[int | None, Depends(consistent_after)]
+
+
+def await_read_model(container: Container, projection: str, position: int | None) -> None:
+    """Bounded wait for read-your-writes; a 503 with a retry hint when it takes too long."""
+    if position is None:
+        return
+    timeout = container.settings.wait_for_timeout_seconds
+    if not wait_for_position(
+        container.db, projection, position, timeout, distributed=container.settings.distributed
+    ):
+        raise ProblemError(
+            503,
+            "read_model.lagging",
+            f"the {projection} read model has not reached position {position} yet; retry",
+            headers={"Retry-After": "1"},
+            position=position,
+        )

@@ -1,0 +1,49 @@
+"""The composition root: settings in, every adapter and application service out, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.tenancy.application import Tenancy
+from infra.database import Database, PgTarget
+from infra.embedded import start_embedded_postgres
+from infra.eventstore import EventStore, build_tenancy, open_event_store
+from infra.jwt_tokens import JwtCodec
+from infra.mailer import Mailer
+from infra.settings import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database_url: str
+    db: Database
+    events: EventStore
+    tenancy: Tenancy
+    mailer: Mailer
+    jwt: JwtCodec
+
+    def close(self) -> None:
+        self.tenancy.close()
+        self.events.close()
+        self.db.close()
+
+
+def build_container(settings: Settings) -> Container:
+    database_url = settings.database_url or start_embedded_postgres(settings.home)
+    db = Database(
+        PgTarget.parse(database_url),
+        settings.app_db_password.get_secret_value(),
+        pool_size=settings.postgres_pool_size,
+    )
+    db.open()
+    events = open_event_store(settings, database_url)
+    return Container(
+        settings=settings,
+        database_url=database_url,
+        db=db,
+        events=events,
+        tenancy=build_tenancy(settings, events, database_url),
+        mailer=Mailer(settings.mail, settings.mail_dir),
+        jwt=JwtCodec(settings.auth),
+    )

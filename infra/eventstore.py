@@ -1,0 +1,67 @@
+"""The event store as the rest of the system sees it: the shared recorder, mapper and apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification
+
+from domain.shared.application import BaseApplication
+from domain.shared.sealed import Sealer
+from domain.tenancy.application import Tenancy
+from infra.database import PgTarget
+from infra.group_commit import GroupCommitter
+from infra.passwords import Argon2Hasher
+from infra.settings import Settings
+
+EVENTS_TABLE = "mcps_events"
+NOTIFY_CHANNEL = "mcps_events"
+
+
+@dataclass
+class EventStore:
+    """One recorder and one mapper for every application: one totally ordered log."""
+
+    store: BaseApplication
+    committer: GroupCommitter
+
+    @property
+    def recorder(self) -> Any:
+        return self.store.recorder
+
+    @property
+    def mapper(self) -> Mapper[UUID]:
+        return self.store.mapper
+
+    def decode(self, notification: Notification) -> Any:
+        return self.mapper.to_domain_event(notification)
+
+    def head(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def eventsourcing_env(settings: Settings, database_url: str) -> dict[str, str]:
+    target = PgTarget.parse(database_url)
+    return target.eventsourcing_env(
+        lock_timeout=settings.postgres_lock_timeout_seconds, pool_size=settings.postgres_pool_size
+    )
+
+
+def open_event_store(settings: Settings, database_url: str) -> EventStore:
+    store = BaseApplication(eventsourcing_env(settings, database_url))
+    return EventStore(store=store, committer=GroupCommitter())
+
+
+def build_tenancy(settings: Settings, events: EventStore, database_url: str) -> Tenancy:
+    return Tenancy(
+        eventsourcing_env(settings, database_url),
+        hasher=Argon2Hasher(),
+        sealer=Sealer(settings.cipher_key.get_secret_value()),
+        committer=events.committer,
+        recorder=events.recorder,
+    )

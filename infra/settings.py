@@ -1,0 +1,77 @@
+"""All configuration, in one validated model; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
+DEV_CIPHER_KEY = "ZGV2LW9ubHktY2lwaGVyLWtleS0zMi1ieXRlcyEhISE="
+
+
+class AuthSettings(BaseModel):
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_issuer: str = "mcps.one"
+    jwt_audience: str = "mcps-api"
+    access_token_ttl_seconds: int = 900
+    platform_admins: list[str] = Field(default_factory=list)
+
+
+class MailSettings(BaseModel):
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    sender: str = "MCPS.ONE <no-reply@mcps.one>"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MCPS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    home: Path = Field(default_factory=lambda: Path.home() / ".mcps")
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, validation_alias="PORT")
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    clickhouse_url: str | None = Field(default=None, validation_alias="CLICKHOUSE_URL")
+
+    app_db_password: SecretStr = SecretStr("mcps-app-dev")
+    cipher_key: SecretStr = SecretStr(DEV_CIPHER_KEY)
+    postgres_lock_timeout_seconds: int = 5
+    postgres_pool_size: int = 8
+    kafka_topic_prefix: str = "mcps"
+    kafka_partitions: int = 4
+    wait_for_timeout_seconds: float = 5.0
+    projection_batch_size: int = 1000
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name, value in (
+                ("MCPS_AUTH__JWT_SECRET", self.auth.jwt_secret),
+                ("MCPS_CIPHER_KEY", self.cipher_key),
+                ("MCPS_APP_DB_PASSWORD", self.app_db_password),
+            ):
+                if value.get_secret_value() in (DEV_SECRET, DEV_CIPHER_KEY, "mcps-app-dev"):
+                    raise ValueError(f"{name} must be set to a real secret in production")
+        return self
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home / "mail"
+
+    @property
+    def distributed(self) -> bool:
+        return self.kafka_bootstrap_servers is not None

@@ -1,0 +1,35 @@
+"""Read-your-writes: has a read model applied everything up to a log position?"""
+
+from __future__ import annotations
+
+import time
+
+from infra.database import Database
+from projections.base import LOG_SOURCE, read_positions
+
+
+def log_position(db: Database, projection: str) -> int:
+    with db.owner.connection() as conn:
+        return read_positions(conn, projection).get((LOG_SOURCE, 0), 0)
+
+
+def has_reached(db: Database, projection: str, position: int, *, distributed: bool) -> bool:
+    if distributed:
+        from projections.watermark import reached  # the Kafka-mode watermark
+
+        with db.owner.connection() as conn:
+            return reached(conn, projection, position)
+    return log_position(db, projection) >= position
+
+
+def wait_for_position(
+    db: Database, projection: str, position: int, timeout: float, *, distributed: bool
+) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while not has_reached(db, projection, position, distributed=distributed):
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True

@@ -1,0 +1,121 @@
+"""A tamper-evident hash chain over the whole event log, in log order.
+
+Link n is sha256(link n-1 ‖ position ‖ aggregate id ‖ version ‖ topic ‖ stored state), so
+changing, removing or reordering any stored event breaks every link from there on.
+It must follow the log itself (never a partitioned transport), because order is the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from projections.base import Cursor, Envelope, Projection
+
+GENESIS = "0" * 64
+
+
+def link(
+    previous: str, position: int, aggregate_id: UUID, version: int, topic: str, state: bytes
+) -> str:
+    h = hashlib.sha256()
+    h.update(bytes.fromhex(previous))
+    h.update(f"|{position}|{aggregate_id}|{version}|{topic}|".encode())
+    h.update(state)
+    return h.hexdigest()
+
+
+class LedgerProjection(Projection):
+    name = "ledger"
+    follows_log_only = True
+    ddl = """
+    CREATE TABLE IF NOT EXISTS {s}.chain (
+        position bigint PRIMARY KEY,
+        hash char(64) NOT NULL
+    );
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[str, int, str] | None = None  # (schema, position, hash)
+
+    def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
+        previous_position, previous = self._previous(cur, s)
+        if envelope.notification_id <= previous_position:
+            return
+        e = envelope.event
+        digest = link(
+            previous,
+            envelope.notification_id,
+            e.originator_id,
+            e.originator_version,
+            envelope.topic,
+            envelope.state,
+        )
+        cur.execute(
+            f"INSERT INTO {s}.chain (position, hash) VALUES (%s, %s)",
+            [envelope.notification_id, digest],
+        )
+        self._last = (s, envelope.notification_id, digest)
+
+    def _previous(self, cur: Cursor, s: str) -> tuple[int, str]:
+        if self._last is not None and self._last[0] == s:
+            return self._last[1], self._last[2]
+        row = cur.execute(
+            f"SELECT position, hash FROM {s}.chain ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return (row["position"], row["hash"]) if row else (0, GENESIS)
+
+    def apply_batch(self, *args: Any, **kwargs: Any) -> int:
+        try:
+            return super().apply_batch(*args, **kwargs)
+        except BaseException:
+            self._last = None  # the cached head was rolled back with the batch
+            raise
+
+
+@dataclass(frozen=True)
+class Break:
+    position: int
+    reason: str
+
+
+def verify(
+    conn: psycopg.Connection[Any], events_table: str = "mcps_events", batch: int = 10_000
+) -> tuple[int, Break | None]:
+    """Recompute every link from the stored events; the first that differs is the break."""
+    previous, checked, after = GENESIS, 0, 0
+    head = conn.execute("SELECT coalesce(max(position), 0) AS head FROM ledger.chain").fetchone()
+    upto = head["head"] if head else 0
+    while True:
+        rows = conn.execute(
+            f"SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state,"
+            f" c.position AS chained, c.hash FROM {events_table} e"
+            " FULL OUTER JOIN ledger.chain c ON c.position = e.notification_id"
+            " WHERE coalesce(e.notification_id, c.position) > %s"
+            " AND coalesce(e.notification_id, c.position) <= %s"
+            " ORDER BY coalesce(e.notification_id, c.position) LIMIT %s",
+            [after, upto, batch],
+        ).fetchall()
+        if not rows:
+            return checked, None
+        for row in rows:
+            position = row["notification_id"] or row["chained"]
+            if row["notification_id"] is None:
+                return checked, Break(position, "a chained event is missing from the log")
+            if row["chained"] is None:
+                return checked, Break(position, "an event in the log is not in the chain")
+            expected = link(
+                previous,
+                position,
+                row["originator_id"],
+                row["originator_version"],
+                row["topic"],
+                bytes(row["state"]),
+            )
+            if expected != row["hash"]:
+                return checked, Break(position, "the stored event differs from what was chained")
+            previous, checked, after = expected, checked + 1, position

@@ -1,0 +1,64 @@
+"""`mcps-server`: the operator CLI that starts every process and inspects the event log."""
+
+from __future__ import annotations
+
+import typer
+
+from infra.container import build_container
+from infra.logging import configure_logging
+from infra.settings import Settings
+from workers import cli_audit, cli_projections
+
+app = typer.Typer(
+    help="Operate MCPS.ONE: serve it, run its workers, replay and audit its event log.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(cli_audit.app, name="audit")
+app.command("replay")(cli_projections.replay_command)
+app.command("projections")(cli_projections.projections_command)
+
+
+@app.command()
+def up() -> None:
+    """Start the whole product in one process (embedded mode).
+
+    PostgreSQL comes from the pgserver wheel unless `DATABASE_URL` is set; projectors
+    follow the log directly; no Kafka or Redis is needed. Honours `PORT` and `MCPS_HOME`.
+
+    Example: `PORT=8001 MCPS_HOME=/tmp/two mcps-server up`
+    """
+    from workers.serve import serve
+
+    configure_logging()
+    serve(build_container(Settings()), embedded=True)
+
+
+@app.command()
+def api() -> None:
+    """Serve only the HTTP API (distributed mode: projectors run as their own processes).
+
+    Example: `DATABASE_URL=postgresql://… KAFKA_BOOTSTRAP_SERVERS=… mcps-server api`
+    """
+    from workers.serve import serve
+
+    configure_logging()
+    serve(build_container(Settings()), embedded=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Create the event store, the app role and every read model's schema (idempotent).
+
+    Example: `mcps-server migrate`
+    """
+    from projections.registry import create_all
+
+    container = build_container(Settings())
+    create_all(container.db)
+    container.close()
+    typer.echo("migrated")
+
+
+if __name__ == "__main__":
+    app()

@@ -9,12 +9,33 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from eventsourcing.utils import get_topic
 
 from infra.database import Database
 from infra.eventstore import NOTIFY_CHANNEL, EventStore
 from projections.base import LOG_SOURCE, Envelope, Projection, read_positions
+from projections.clickhouse_sink import ClickHouseSink
 
 log = logging.getLogger(__name__)
+
+
+def read_after(
+    events: EventStore, start: int, limit: int, topics: list[str], upto: int | None = None
+) -> tuple[list[Envelope], int] | None:
+    """The next batch after `start` and the position it covers; None when caught up.
+
+    The head is read first: with the store's table lock every id up to it is committed, so a
+    projection whose topics skip the tail can still claim the head as its position.
+    """
+    head = events.head() if upto is None else upto
+    if head <= start:
+        return None
+    notifications = events.recorder.select_notifications(
+        start=start, limit=limit, stop=head, topics=topics, inclusive_of_start=False
+    )
+    envelopes = [Envelope(n.id, events.decode(n), n.topic, n.state) for n in notifications]
+    end = envelopes[-1].notification_id if len(envelopes) == limit else head
+    return envelopes, end
 
 
 class LogProjector:
@@ -45,21 +66,12 @@ class LogProjector:
 
     def run_once(self, conn: psycopg.Connection[Any], upto: int | None = None) -> int:
         """Apply one batch; returns how many notifications were read (0 when caught up)."""
-        start = self.position(conn)
-        # Read the head first: with the store's table lock every id up to it is committed, so a
-        # projection whose topics skip the tail can still claim the head as its position.
-        head = self.events.head() if upto is None else upto
-        if head <= start:
-            return 0
-        notifications = self.events.recorder.select_notifications(
-            start=start,
-            limit=self.batch_size,
-            stop=head,
-            topics=self.projection.topics,
-            inclusive_of_start=False,
+        batch = read_after(
+            self.events, self.position(conn), self.batch_size, self.projection.topics, upto
         )
-        envelopes = [Envelope(n.id, self.events.decode(n), n.topic, n.state) for n in notifications]
-        end = envelopes[-1].notification_id if len(envelopes) == self.batch_size else head
+        if batch is None:
+            return 0
+        envelopes, end = batch
         self.applied += self.projection.apply_batch(
             conn, envelopes, {(LOG_SOURCE, 0): end}, schema=self.schema
         )
@@ -94,6 +106,37 @@ class LogProjector:
                 stop.wait(1.0)
             except Exception:
                 log.exception("projector %s failed; retrying", self.projection.name)
+                stop.wait(1.0)
+
+
+class SinkProjector:
+    """Feeds a ClickHouse sink from the log; it checkpoints after each insert."""
+
+    def __init__(self, events: EventStore, sink: ClickHouseSink, batch_size: int = 5000) -> None:
+        self.events = events
+        self.sink = sink
+        self.batch_size = batch_size
+
+    def run_once(self) -> int:
+        topics = [get_topic(cls) for cls in self.sink.handles]
+        batch = read_after(self.events, self.sink.position(), self.batch_size, topics)
+        if batch is None:
+            return 0
+        envelopes, end = batch
+        self.sink.write_batch(envelopes, end)
+        return max(len(envelopes), 1)
+
+    def catch_up(self) -> None:
+        while self.run_once():
+            pass
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if not self.run_once():
+                    stop.wait(0.2)
+            except Exception:
+                log.exception("sink %s failed; retrying", self.sink.name)
                 stop.wait(1.0)
 
 

@@ -8,9 +8,11 @@ import threading
 import uvicorn
 
 from api.app import create_app
+from infra.clickhouse import clickhouse_client
 from infra.container import Container
+from projections.activity import ActivitySink
 from projections.registry import all_projections, create_all
-from workers.projector import start_log_projectors
+from workers.projector import SinkProjector, start_log_projectors
 
 log = logging.getLogger("mcps.serve")
 
@@ -18,10 +20,18 @@ log = logging.getLogger("mcps.serve")
 def serve(container: Container, *, embedded: bool) -> None:
     """Serve the API; in embedded mode also follow the log with every projector in-process."""
     create_all(container.db)
+    settings = container.settings
     stop = threading.Event()
     if embedded:
         start_log_projectors(container.events, container.db, all_projections(), stop)
-    settings = container.settings
+        sink = ActivitySink(clickhouse_client(settings.clickhouse_url, settings.home), container.db)
+        sink.create()
+        threading.Thread(
+            target=SinkProjector(container.events, sink).run,
+            args=(stop,),
+            daemon=True,
+            name="sink-activity",
+        ).start()
     config = uvicorn.Config(
         create_app(container),
         host=settings.host,
@@ -45,6 +55,8 @@ def serve(container: Container, *, embedded: bool) -> None:
     threading.Thread(target=announce, daemon=True).start()
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a clean stop
     finally:
         stop.set()
         container.close()

@@ -1,0 +1,228 @@
+"""The relay: streams the event store's notification log into Kafka, one topic per context.
+
+The store is the outbox (R14). The relay reads the log after its checkpoint, publishes each
+notification keyed by aggregate id (so one aggregate's events stay in order in one partition),
+waits until Kafka has acknowledged every record, and only then advances the checkpoint. A
+crash between the two republishes the batch: at-least-once by construction, and the
+projectors' per-aggregate version check makes that exactly-once in effect.
+
+With the checkpoint it stores *marks* (see `projections.watermark`), so a query can tell when
+a Kafka-fed read model has caught up with a log position.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Notification
+from kafka import KafkaProducer
+
+from infra.database import Database
+from infra.eventstore import NOTIFY_CHANNEL, EventStore
+from infra.kafka import context_of_topic, ensure_topics, make_admin, topic_name
+from infra.settings import Settings
+from projections.watermark import CHECKPOINT_ID, create_relay_schema
+
+log = logging.getLogger(__name__)
+
+#: Notifications read and published per checkpoint.
+BATCH_SIZE = 5000
+#: How long to wait for Kafka's acknowledgements of one batch before giving up on it.
+FLUSH_TIMEOUT_S = 60.0
+#: Marks are only needed while some projector may lag behind them.
+MARK_TTL = "1 hour"
+PRUNE_EVERY_S = 60.0
+LAG_LOG_EVERY_S = 10.0
+#: Session advisory lock: one relay publishes at a time; others wait as hot standbys.
+LEADER_LOCK = "mcps.relay"
+
+
+class Relay:
+    """A tracked reader of the log whose side effect is Kafka; its position is in Postgres."""
+
+    def __init__(
+        self,
+        events: EventStore,
+        db: Database,
+        producer: KafkaProducer,
+        settings: Settings,
+        *,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.events = events
+        self.db = db
+        self.producer = producer
+        self.settings = settings
+        self.batch_size = batch_size
+        self.published = 0
+        self._topics: set[str] = set()
+        self._last_prune = 0.0
+        self._last_lag_log = 0.0
+
+    # --- position -----------------------------------------------------------------------
+
+    def checkpoint(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT position FROM relay.checkpoint WHERE id = %s", [CHECKPOINT_ID]
+        ).fetchone()
+        conn.commit()
+        return int(row["position"]) if row else 0
+
+    def lag(self, conn: psycopg.Connection[Any]) -> int:
+        """Notifications in the store not yet acknowledged by Kafka (head − checkpoint)."""
+        return max(self.events.head() - self.checkpoint(conn), 0)
+
+    # --- one batch ----------------------------------------------------------------------
+
+    def run_once(self, conn: psycopg.Connection[Any]) -> int:
+        """Publish the next batch and checkpoint it; returns how many were published."""
+        start = self.checkpoint(conn)
+        notifications = self.events.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        marks = self._publish(notifications)
+        self._advance(conn, start, notifications[-1].id, marks)
+        self.published += len(notifications)
+        return len(notifications)
+
+    def _publish(
+        self, notifications: Sequence[Notification]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """Send a batch and wait for every ack; returns (topic, partition) → (position, offset)."""
+        topics = [self._topic_for(n.topic) for n in notifications]
+        self._ensure_topics(topics)
+        send = self.producer.send
+        futures = [
+            send(
+                topic,
+                value=n.state,
+                key=str(n.originator_id).encode(),
+                headers=[
+                    ("topic", n.topic.encode()),
+                    ("version", str(n.originator_version).encode()),
+                    ("position", str(n.id).encode()),
+                ],
+            )
+            for topic, n in zip(topics, notifications, strict=True)
+        ]
+        self.producer.flush(timeout=FLUSH_TIMEOUT_S)
+        marks: dict[tuple[str, int], tuple[int, int]] = {}
+        for n, future in zip(notifications, futures, strict=True):
+            # Raises if Kafka refused the record; the checkpoint then stays where it was.
+            metadata = future.get(timeout=FLUSH_TIMEOUT_S)
+            key = (metadata.topic, metadata.partition)
+            if key not in marks or metadata.offset > marks[key][1]:
+                marks[key] = (n.id, metadata.offset)
+        return marks
+
+    def _advance(
+        self,
+        conn: psycopg.Connection[Any],
+        start: int,
+        end: int,
+        marks: dict[tuple[str, int], tuple[int, int]],
+    ) -> None:
+        with conn.transaction():
+            moved = conn.execute(
+                "UPDATE relay.checkpoint SET position = %s WHERE id = %s AND position = %s",
+                [end, CHECKPOINT_ID, start],
+            ).rowcount
+            if moved != 1:
+                # Only possible if a second relay ran without the leader lock; stop, don't guess.
+                raise RuntimeError(f"relay checkpoint moved under us (expected {start})")
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO relay.marks (topic, part, position, kafka_offset)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(t, p, pos, off) for (t, p), (pos, off) in marks.items()],
+                )
+
+    def _topic_for(self, event_topic: str) -> str:
+        return topic_name(self.settings, context_of_topic(event_topic))
+
+    def _ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create a context's topic the first time it appears, with our partition count."""
+        new = set(topics) - self._topics
+        if new:
+            admin = make_admin(self.settings)
+            try:
+                ensure_topics(admin, new, self.settings.kafka_partitions)
+            finally:
+                admin.close()
+            self._topics |= new
+
+    # --- housekeeping -------------------------------------------------------------------
+
+    def prune_marks(self, conn: psycopg.Connection[Any]) -> int:
+        """Drop old marks, keeping each partition's latest so the watermark stays exact."""
+        with conn.transaction():
+            return conn.execute(
+                f"DELETE FROM relay.marks m WHERE m.at < now() - interval '{MARK_TTL}'"
+                " AND m.position < (SELECT max(l.position) FROM relay.marks l"
+                " WHERE l.topic = m.topic AND l.part = m.part)"
+            ).rowcount
+
+    def _housekeep(self, conn: psycopg.Connection[Any]) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            pruned = self.prune_marks(conn)
+            if pruned:
+                log.info("relay pruned %d old marks", pruned)
+        if now - self._last_lag_log >= LAG_LOG_EVERY_S:
+            self._last_lag_log = now
+            log.info("relay lag %d (published %d since start)", self.lag(conn), self.published)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish until `stop` is set, waking on the store's NOTIFY when idle."""
+        while not stop.is_set():
+            try:
+                with self.db.connect_owner() as conn, self.db.connect_owner(
+                    autocommit=True
+                ) as listener:
+                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    if not self._lead(listener, stop):
+                        return
+                    create_relay_schema(conn)
+                    self._follow(conn, listener, stop)
+            except psycopg.OperationalError as error:
+                log.warning("relay lost its database connection: %s", error)
+                stop.wait(1.0)
+            except Exception:
+                log.exception("relay failed; retrying from the checkpoint")
+                stop.wait(1.0)
+
+    def _follow(
+        self,
+        conn: psycopg.Connection[Any],
+        listener: psycopg.Connection[Any],
+        stop: threading.Event,
+    ) -> None:
+        while not stop.is_set():
+            published = self.run_once(conn)
+            self._housekeep(conn)
+            if published:
+                continue
+            for _ in listener.notifies(timeout=0.5, stop_after=1):
+                pass
+
+    @staticmethod
+    def _lead(listener: psycopg.Connection[Any], stop: threading.Event) -> bool:
+        """Hold the leader lock for the listener's session; False if stopped while waiting."""
+        while not stop.is_set():
+            row = listener.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", [LEADER_LOCK]
+            ).fetchone()
+            if row and row["ok"]:
+                return True
+            stop.wait(1.0)
+        return False

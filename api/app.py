@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
-from api.middleware import request_context
+from api.middleware import BodyLimit, request_context
 from api.routes import audit, auth, me, ops, tenants, tokens
 from infra.container import Container
 
@@ -43,6 +43,7 @@ def create_app(container: Container) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.container = container
+    app.add_middleware(BodyLimit)  # inside request_context: its 413 is a problem like any
     app.middleware("http")(request_context)
     install_error_handlers(app)
     for module in (auth, me, tenants, tokens, audit, ops):

@@ -141,6 +141,15 @@ def await_read_model(container: Container, projection: str, position: int | None
     """Bounded wait for read-your-writes; a 503 with a retry hint when it takes too long."""
     if position is None:
         return
+    head = container.events.head()
+    if position > head:
+        raise ProblemError(
+            422,
+            "validation_failed",
+            f"wait_for: position {position} is beyond the end of the log ({head})",
+            field="wait_for",
+            errors=[{"field": "wait_for", "message": "beyond the end of the log"}],
+        )
     timeout = container.settings.wait_for_timeout_seconds
     if not wait_for_position(
         container.db, projection, position, timeout, distributed=container.settings.distributed

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
 from domain.shared.context import RequestContext, bind
@@ -55,3 +57,26 @@ async def request_context(
         },
     )
     return response
+
+
+class BodyLimit:
+    """Counts the bytes of every body as it arrives, so chunked uploads meet the limit too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise HTTPException(413, f"bodies are limited to {MAX_BODY} bytes")
+            return message
+
+        await self.app(scope, counted, send)

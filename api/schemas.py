@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from domain.shared.application import CommandResult
 from domain.tenancy.values import Role, Scope
@@ -19,6 +27,14 @@ Token = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL: one in an event would stall every projector."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class CommandAccepted(BaseModel):
@@ -168,7 +184,7 @@ class InvitationIssued(CommandAccepted):
 class ApiTokenCreate(Strict):
     name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=5)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ApiTokenIssued(BaseModel):

@@ -19,9 +19,13 @@ router = APIRouter(prefix="/api/v1/tenants/{slug}/audit", tags=["audit"], respon
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ProblemError(
-            422, "validation_failed", "cursor: not a cursor from this API", field="cursor"
+            422,
+            "validation_failed",
+            "cursor: not a cursor from this API",
+            field="cursor",
+            errors=[{"field": "cursor", "message": "not a cursor from this API"}],
         )
     return int(value)
 
@@ -32,9 +36,14 @@ def read_audit(
     container: ContainerDep,
     wait_for: WaitForDep,
     slug: Annotated[str, Path(min_length=1, max_length=64)],
-    actor: Annotated[str | None, Query(max_length=200)] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     type: Annotated[
-        str | None, Query(max_length=200, description="Event type prefix, e.g. `tenancy.Tenant`")
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[^\x00]*$",
+            description="Event type prefix, e.g. `tenancy.Tenant`",
+        ),
     ] = None,
     since: datetime | None = None,
     until: datetime | None = None,

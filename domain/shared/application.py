@@ -72,6 +72,11 @@ class BaseApplication(Application[UUID]):
             raise ConcurrentChangeError(
                 "the resource was changed by another request; reload and retry"
             ) from None
+        if not recordings:
+            # Nothing changed (an idempotent repeat): answer with where things stand.
+            last = next(a for a in reversed(aggregates) if a is not None)
+            head = self.recorder.max_notification_id() or 0
+            return CommandResult(id=last.id, version=last.version, position=head)
         return result_of(recordings)
 
 

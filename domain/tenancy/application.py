@@ -255,9 +255,9 @@ class Tenancy(BaseApplication):
         return Login(user.id, session.id, _link(session.id, secret), result.position)
 
     def refresh(self, refresh_token: str) -> Login:
-        session_hex, secret = _split_link(refresh_token)
         invalid = TokenInvalidError("the refresh token is not valid")
         try:
+            session_hex, secret = _split_link(refresh_token)
             session = self.get(_uuid(session_hex), Session, lambda: invalid)
         except LinkInvalidError:
             raise invalid from None
@@ -397,6 +397,8 @@ class Tenancy(BaseApplication):
         role = tenant.require_role(by, Role.MEMBER)
         if Scope.ADMIN in scopes and not role.at_least(Role.ADMIN):
             raise RoleRequiredError("only admins can issue tokens with the admin scope")
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidInputError("give the expiry with a time zone", field="expires_at")
         if expires_at is not None and expires_at <= utcnow():
             raise InvalidInputError("the expiry must be in the future", field="expires_at")
         body = secrets.token_urlsafe(30)

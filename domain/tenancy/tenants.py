@@ -258,4 +258,6 @@ class Tenant(BaseAggregate):
 
     def _require_team(self) -> None:
         if self.kind == TenantKind.PERSONAL:
-            raise PersonalTenantError("a personal tenant has exactly one member; create a team")
+            raise PersonalTenantError(
+                "a personal tenant has exactly one member; create a team", field="slug"
+            )

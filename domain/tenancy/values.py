@@ -75,7 +75,7 @@ MAX_PASSWORD_LENGTH = 256
 
 def check_slug(slug: str, *, field: str = "slug") -> str:
     """Slugs name personal and team tenants in one namespace: lowercase, 3 to 39 characters."""
-    if not SLUG_PATTERN.match(slug) or "--" in slug:
+    if not SLUG_PATTERN.fullmatch(slug) or "--" in slug:
         raise InvalidInputError(
             "use 3-39 lowercase letters, digits or single hyphens, not at either end",
             field=field,

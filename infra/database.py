@@ -58,7 +58,7 @@ class PgTarget:
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_MAX_WAITING": "0",
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_PRE_PING": "n",  # the library retries a dead connection itself
         }
 
 

@@ -1,0 +1,285 @@
+"""Command throughput: one new aggregate with one event, in process and through HTTP.
+
+Modes, each at every client count, for `--seconds` each, `--repeats` times (medians shown):
+
+* raw          baseline: single-row INSERT transactions (bigserial + bytea of the event's size),
+               psycopg, autocommit, one connection per client thread, into the same database.
+* save         one new `ApiToken` aggregate via `tenancy.commit()`, through the group committer.
+* save-nogc    the same with `committer=None`: the library's own one-transaction-per-save path.
+* save-noping  `save` on a store opened with `POSTGRES_PRE_PING=n` (what-if for the proposed
+               change: the pool's per-checkout liveness probe costs a round trip per command).
+* save-1trip   `save` through a store whose recorder inserts with ONE round trip: a plpgsql
+               function that takes the same table lock, NOTIFYs and INSERTs (what-if for the
+               proposed change; its own group committer).
+* issue        the full `Tenancy.issue_token` command (loads the tenant, then saves), group commit.
+* issue-nogc   the same without group commit.
+* http         `POST /api/v1/tenants/{slug}/tokens` on the live uvicorn server (httpx clients in
+               threads of this process, so clients and server share the GIL and the 2 cores).
+
+    python -m bench.commands [--quick] [--clients 1,8,32] [--seconds 5] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from bench.common import (
+    RunResult,
+    bench_container,
+    log,
+    median,
+    ms,
+    print_table,
+    run_clients,
+    seed_owner,
+)
+from domain.shared.application import BaseApplication
+from domain.tenancy.tokens import ApiToken
+from domain.tenancy.values import Scope
+from infra.container import Container
+from infra.eventstore import eventsourcing_env
+from infra.group_commit import GroupCommitter
+from tests.support import live_server
+
+ALL_MODES = ("raw", "save", "save-nogc", "save-noping", "save-1trip", "issue", "issue-nogc", "http")
+
+
+class OneTripRecorder(PostgresApplicationRecorder):
+    """What-if: the library's LOCK + NOTIFY + INSERT, in one function, in one round trip."""
+
+    def create_function(self) -> None:
+        row_type = self.stored_event_type_name
+        with self.datastore.get_connection() as conn:
+            conn.execute(
+                f"CREATE OR REPLACE FUNCTION mcps_put_events(events {row_type}[])"
+                " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
+                f" SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s';"
+                f" LOCK TABLE {self.events_table_name} IN EXCLUSIVE MODE;"
+                f" NOTIFY {self.channel_name};"
+                f" RETURN QUERY INSERT INTO {self.events_table_name}"
+                " (originator_id, originator_version, topic, state)"
+                " SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+                " RETURNING notification_id; END $$"
+            )
+
+    def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute("SELECT * FROM mcps_put_events(%s)", (rows,), prepare=True)
+            return [r["mcps_put_events"] for r in curs.fetchall()]
+
+
+def event_size(container: Container, owner_id: Any, tenant_id: Any) -> int:
+    """Bytes of state the store writes for one `ApiToken.Issued`."""
+    token = new_token(owner_id, tenant_id)
+    events = token.collect_events()
+    return len(container.events.mapper.to_stored_event(events[0]).state)
+
+
+def new_token(owner_id: Any, tenant_id: Any) -> ApiToken:
+    return ApiToken(
+        token_hash=secrets.token_hex(32),
+        tenant=tenant_id,
+        name="bench",
+        scopes=["mcp:read"],
+        prefix="mcps_bench",
+        expires_at=None,
+        created_by=owner_id,
+    )
+
+
+def raw_op_factory(url: str, size: int) -> Callable[[int], Callable[[], Any]]:
+    payload = secrets.token_bytes(size)
+
+    def make(_: int) -> Callable[[], Any]:
+        conn = psycopg.connect(url, autocommit=True)
+        statement = "INSERT INTO bench_raw (originator_id, payload) VALUES (%s, %s)"
+
+        def op() -> None:
+            conn.execute(statement, [uuid.uuid4(), payload], prepare=True)
+
+        op.close = conn.close  # type: ignore[attr-defined]
+        return op
+
+    return make
+
+
+def run_mode(
+    mode: str,
+    container: Container,
+    clients: int,
+    seconds: float,
+    ctx: dict[str, Any],
+) -> RunResult:
+    tenancy = container.tenancy
+    owner_id, tenant_id, slug = ctx["owner_id"], ctx["tenant_id"], ctx["slug"]
+    committer = container.events.committer
+    tenancy.committer = None if mode.endswith("-nogc") else committer
+
+    if mode == "raw":
+        make = raw_op_factory(container.database_url, ctx["size"])
+    elif mode in ("save", "save-nogc"):
+
+        def make(_: int) -> Callable[[], Any]:
+            return lambda: tenancy.commit(new_token(owner_id, tenant_id))
+
+    elif mode == "save-noping":
+        app = ctx["noping_app"]
+
+        def make(_: int) -> Callable[[], Any]:
+            return lambda: app.commit(new_token(owner_id, tenant_id))
+
+    elif mode == "save-1trip":
+        app = ctx["onetrip_app"]
+        committer = app.committer
+
+        def make(_: int) -> Callable[[], Any]:
+            return lambda: app.commit(new_token(owner_id, tenant_id))
+
+    elif mode in ("issue", "issue-nogc"):
+
+        def make(_: int) -> Callable[[], Any]:
+            return lambda: tenancy.issue_token(slug, owner_id, "bench", [Scope.MCP_READ], None)
+
+    elif mode == "http":
+
+        def make(_: int) -> Callable[[], Any]:
+            client = httpx.Client(
+                base_url=ctx["base_url"],
+                headers={"Authorization": f"Bearer {ctx['access_token']}"},
+                timeout=30,
+            )
+
+            def op() -> None:
+                r = client.post(
+                    f"/api/v1/tenants/{slug}/tokens", json={"name": "bench", "scopes": ["mcp:read"]}
+                )
+                if r.status_code != 201:
+                    raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+
+            op.close = client.close  # type: ignore[attr-defined]
+            return op
+
+    else:
+        raise ValueError(mode)
+
+    batches0, commands0 = committer.batches, committer.commands
+    try:
+        result = run_clients(clients, seconds, make)
+    finally:
+        tenancy.committer = container.events.committer
+    batches = committer.batches - batches0
+    ctx["batch"] = (committer.commands - commands0) / batches if batches else float("nan")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", default="1,8,32", help="comma-separated client counts")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per cell; medians shown")
+    parser.add_argument("--modes", default=",".join(ALL_MODES), help=",".join(ALL_MODES))
+    parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.repeats = 2.0, 1
+    client_counts = [int(c) for c in args.clients.split(",")]
+    modes = [m for m in args.modes.split(",") if m]
+
+    with bench_container(projectors=False) as container:
+        owner = seed_owner(container)
+        tenant_id = container.tenancy.tenant_by_slug(owner.slug).id
+        ctx: dict[str, Any] = {
+            "owner_id": owner.user_id,
+            "tenant_id": tenant_id,
+            "slug": owner.slug,
+            "access_token": owner.access_token,
+        }
+        ctx["size"] = event_size(container, owner.user_id, tenant_id)
+        with psycopg.connect(container.database_url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE bench_raw (id bigserial PRIMARY KEY, originator_id uuid NOT NULL,"
+                " payload bytea NOT NULL)"
+            )
+        env = {**eventsourcing_env(container.settings, container.database_url)}
+        env["POSTGRES_PRE_PING"] = "n"
+        # Shares the container's committer so the batch statistics below stay meaningful.
+        ctx["noping_app"] = BaseApplication(env, committer=container.events.committer)
+        onetrip = OneTripRecorder(
+            container.events.recorder.datastore,
+            events_table_name=container.events.recorder.events_table_name,
+        )
+        onetrip.create_function()
+        ctx["onetrip_app"] = BaseApplication(
+            eventsourcing_env(container.settings, container.database_url),
+            recorder=onetrip,
+            committer=GroupCommitter(),
+        )
+        log(f"event state size {ctx['size']} bytes; modes {modes}; clients {client_counts}")
+        started = time.perf_counter()
+
+        results: dict[tuple[str, int], list[RunResult]] = {}
+        batch_sizes: dict[tuple[str, int], list[float]] = {}
+        with live_server(container) as base_url:
+            ctx["base_url"] = base_url
+            # Interleave repeats so that background noise spreads over every mode.
+            for repeat in range(args.repeats):
+                for clients in client_counts:
+                    for mode in modes:
+                        r = run_mode(mode, container, clients, args.seconds, ctx)
+                        results.setdefault((mode, clients), []).append(r)
+                        batch_sizes.setdefault((mode, clients), []).append(ctx["batch"])
+                        log(
+                            f"run {repeat + 1}/{args.repeats} {mode:>10} x{clients:<3}"
+                            f" {r.rate:8.0f}/s p50 {ms(r.pct(50))} ms p99 {ms(r.pct(99))} ms"
+                            f" errors {r.errors}" + (f" ({r.first_error})" if r.errors else "")
+                        )
+
+        ctx["noping_app"].close()
+        ctx["onetrip_app"].close()
+        log(f"total {time.perf_counter() - started:.0f} s")
+
+    print(
+        f"\nCommand throughput: median of {args.repeats} run(s) of {args.seconds:g} s;"
+        f" event state {ctx['size']} B; ratio = commands/s / raw INSERT/s at the same clients"
+    )
+    rows = []
+    for clients in client_counts:
+        raw = median([r.rate for r in results.get(("raw", clients), [])])
+        for mode in modes:
+            runs = results[(mode, clients)]
+            rate = median([r.rate for r in runs])
+            batch = median(batch_sizes[(mode, clients)])
+            rows.append(
+                [
+                    mode,
+                    clients,
+                    f"{rate:.0f}",
+                    ms(median([r.pct(50) for r in runs])),
+                    ms(median([r.pct(99) for r in runs])),
+                    f"{rate / raw:.2f}" if raw == raw and raw else "-",
+                    "-"
+                    if batch != batch or mode in ("raw", "save-nogc", "issue-nogc")
+                    else f"{batch:.1f}",
+                    sum(r.errors for r in runs),
+                ]
+            )
+    print_table(
+        ["mode", "clients", "cmd/s", "p50 ms", "p99 ms", "vs raw", "avg batch", "errors"], rows
+    )
+
+
+if __name__ == "__main__":
+    main()

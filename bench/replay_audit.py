@@ -1,0 +1,211 @@
+"""Replay of the audit read model over a large log, against a raw read-and-decode baseline.
+
+1. Seed `--events` `ApiToken.Issued` events (default 1,000,000), timed on its own: real events
+   of real aggregates mapped by the app's mapper (`--distinct` of them), their stored form
+   reused under fresh originator ids (the state holds neither id nor version), written with
+   `recorder.insert_events` `--seed-batch` at a time (the library's own insert path).
+2. Baseline: read the whole notification log with `select_notifications` in batches of
+   `--batch` and decode every notification with the app's mapper, nothing else.
+3. `workers.replay.replay(events, db, by_name("audit"), batch_size=--batch)`.
+4. What-if (unless `--no-whatif`): the same replay with `BatchedAuditProjection` below, which
+   differs from the production `AuditProjection` only in sending a batch's audit rows with one
+   `executemany` (psycopg pipelines it) instead of one `execute` round trip per event.
+
+The ratio is replay events/s ÷ baseline events/s: the share of the read-and-decode ceiling
+that the replay reaches. `--profile` runs the replay under cProfile and prints the top entries.
+
+    python -m bench.replay_audit [--quick] [--events 1000000] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import secrets
+import sys
+import time
+import uuid
+
+import projections.base as projections_base
+from bench.common import bench_container, log, median, print_table, seed_owner
+from domain.tenancy.tokens import ApiToken
+from infra.container import Container
+from projections.audit import AuditProjection
+from projections.base import Cursor, Envelope
+from projections.registry import by_name
+from workers.replay import replay
+
+AUDIT_INSERT = (
+    "INSERT INTO {s}.audit_view (position, tenant_id, actor, event_type, aggregate_id,"
+    " aggregate_version, occurred_at, request_id, correlation_id, client_ip, data)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+class BatchedAuditProjection(AuditProjection):
+    """What-if: `apply` only builds the row; the rows go out in one `executemany` per batch.
+
+    The flush runs from `_flush`, called by the overridden `apply_batch` just before the
+    bookkeeping writes, inside the same transaction; everything else is the production code.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[list[object]] = []
+
+    def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
+        captured: list[list[object]] = []
+
+        class _Capture:
+            def execute(self, _sql: str, params: list[object]) -> None:
+                captured.append(params)
+
+        super().apply(_Capture(), s, envelope)  # type: ignore[arg-type]
+        self._rows.extend(captured)
+
+    def apply_batch(self, conn, envelopes, positions, schema=None):  # type: ignore[no-untyped-def]
+        s = schema or self.name
+        original = projections_base._save_positions
+
+        def flush_then_save(cur: Cursor, s2: str, pos: dict) -> None:  # type: ignore[type-arg]
+            if self._rows:
+                cur.executemany(AUDIT_INSERT.format(s=s), self._rows)
+                self._rows = []
+            original(cur, s2, pos)
+
+        projections_base._save_positions = flush_then_save
+        try:
+            return super().apply_batch(conn, envelopes, positions, schema)
+        finally:
+            projections_base._save_positions = original
+            self._rows = []
+
+
+def seed(container: Container, total: int, batch: int, distinct: int) -> float:
+    """Append `total` events; returns the seconds it took."""
+    owner = seed_owner(container)
+    tenant_id = container.tenancy.tenant_by_slug(owner.slug).id
+    mapper, recorder = container.events.mapper, container.events.recorder
+    templates = []
+    for _ in range(distinct):
+        token = ApiToken(
+            token_hash=secrets.token_hex(32),
+            tenant=tenant_id,
+            name="replay",
+            scopes=["mcp:read"],
+            prefix="mcps_replay",
+            expires_at=None,
+            created_by=owner.user_id,
+        )
+        templates.extend(mapper.to_stored_event(e) for e in token.collect_events())
+    stored_type = type(templates[0])
+    started = time.perf_counter()
+    done = 0
+    report = time.perf_counter()
+    while done < total:
+        n = min(batch, total - done)
+        recorder.insert_events(
+            [
+                stored_type(
+                    originator_id=uuid.uuid4(),
+                    originator_version=1,
+                    topic=templates[(done + i) % len(templates)].topic,
+                    state=templates[(done + i) % len(templates)].state,
+                )
+                for i in range(n)
+            ]
+        )
+        done += n
+        if time.perf_counter() - report > 10:
+            report = time.perf_counter()
+            log(f"seeded {done:,} ({done / (report - started):,.0f}/s)")
+    return time.perf_counter() - started
+
+
+def read_and_decode(container: Container, batch: int) -> tuple[int, float]:
+    recorder, decode = container.events.recorder, container.events.decode
+    started = time.perf_counter()
+    position, count = 0, 0
+    while True:
+        notifications = recorder.select_notifications(
+            start=position, limit=batch, inclusive_of_start=False
+        )
+        if not notifications:
+            break
+        for notification in notifications:
+            decode(notification)
+        count += len(notifications)
+        position = notifications[-1].id
+    return count, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to seed")
+    parser.add_argument("--seed-batch", type=int, default=500, help="events per insert_events")
+    parser.add_argument("--distinct", type=int, default=1000, help="distinct event states")
+    parser.add_argument("--batch", type=int, default=5000, help="read / replay batch size")
+    parser.add_argument("--repeats", type=int, default=1, help="baseline+replay rounds")
+    parser.add_argument("--no-whatif", action="store_true", help="skip the batched what-if")
+    parser.add_argument("--profile", action="store_true", help="cProfile the (last) replay")
+    parser.add_argument("--quick", action="store_true", help="50,000 events, 1 round")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.events, args.repeats = 50_000, 1
+
+    with bench_container(projectors=False) as container:
+        seed_seconds = seed(container, args.events, args.seed_batch, args.distinct)
+        head = container.events.head()
+        log(f"seeded {args.events:,} events in {seed_seconds:.1f} s; log head {head:,}")
+        with container.db.connect_owner(autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE mcps_events")
+        base_rates, replay_secs, replay_rates, replayed = [], [], [], 0
+        whatif_secs: list[float] = []
+        for repeat in range(args.repeats):
+            count, seconds = read_and_decode(container, args.batch)
+            base_rates.append(count / seconds)
+            log(f"round {repeat + 1}: read+decode {count:,} in {seconds:.1f} s")
+            profiler = cProfile.Profile() if args.profile and repeat == args.repeats - 1 else None
+            if profiler:
+                profiler.enable()
+            result = replay(container.events, container.db, by_name("audit"), batch_size=args.batch)
+            if profiler:
+                profiler.disable()
+            replayed = result.events
+            replay_secs.append(result.seconds)
+            replay_rates.append(result.rate)
+            log(f"round {repeat + 1}: replay {result.events:,} in {result.seconds:.1f} s")
+            if not args.no_whatif:
+                batched = replay(
+                    container.events,
+                    container.db,
+                    BatchedAuditProjection(),
+                    batch_size=args.batch,
+                )
+                whatif_secs.append(batched.seconds)
+                log(f"round {repeat + 1}: what-if {batched.events:,} in {batched.seconds:.1f} s")
+
+    base, rate = median(base_rates), median(replay_rates)
+    print(
+        f"\nAudit replay over {head:,} events (median of {args.repeats} round(s),"
+        f" batch {args.batch}); seeding {args.seed_batch}/insert_events"
+    )
+    rows = [
+            ["seed (insert_events)", f"{args.events:,}", f"{seed_seconds:.1f}",
+             f"{args.events / seed_seconds:,.0f}", "-"],
+            ["read+decode baseline", f"{head:,}", f"{head / base:.1f}", f"{base:,.0f}", "1.00"],
+            ["replay audit", f"{replayed:,}", f"{median(replay_secs):.1f}", f"{rate:,.0f}",
+             f"{rate / base:.2f}"],
+    ]  # fmt: skip
+    if whatif_secs:
+        w = median(whatif_secs)
+        rows.append(["replay, batched INSERT (what-if)", f"{replayed:,}", f"{w:.1f}",
+                     f"{replayed / w:,.0f}", f"{replayed / w / base:.2f}"])  # fmt: skip
+    print_table(["step", "events", "seconds", "events/s", "vs read+decode"], rows)
+    if args.profile and profiler is not None:
+        print("\ncProfile of the replay (top 25 by cumulative time):")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()

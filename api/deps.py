@@ -152,7 +152,12 @@ def await_read_model(container: Container, projection: str, position: int | None
         )
     timeout = container.settings.wait_for_timeout_seconds
     if not wait_for_position(
-        container.db, projection, position, timeout, distributed=container.settings.distributed
+        container.db,
+        projection,
+        position,
+        timeout,
+        distributed=container.settings.distributed,
+        prefix=container.settings.kafka_topic_prefix,
     ):
         raise ProblemError(
             503,

@@ -6,6 +6,8 @@ import time
 
 from infra.database import Database
 from projections.base import LOG_SOURCE, read_positions
+from projections.registry import by_name
+from projections.watermark import kafka_topics, reached
 
 
 def log_position(db: Database, projection: str) -> int:
@@ -13,21 +15,28 @@ def log_position(db: Database, projection: str) -> int:
         return read_positions(conn, projection).get((LOG_SOURCE, 0), 0)
 
 
-def has_reached(db: Database, projection: str, position: int, *, distributed: bool) -> bool:
-    if distributed:
-        from projections.watermark import reached  # the Kafka-mode watermark
-
+def has_reached(
+    db: Database, projection: str, position: int, *, distributed: bool, prefix: str = "mcps"
+) -> bool:
+    read_model = by_name(projection)
+    if distributed and not getattr(read_model, "follows_log_only", False):
         with db.owner.connection() as conn:
-            return reached(conn, projection, position)
+            return reached(conn, projection, position, kafka_topics(read_model, prefix))
     return log_position(db, projection) >= position
 
 
 def wait_for_position(
-    db: Database, projection: str, position: int, timeout: float, *, distributed: bool
+    db: Database,
+    projection: str,
+    position: int,
+    timeout: float,
+    *,
+    distributed: bool,
+    prefix: str = "mcps",
 ) -> bool:
     deadline = time.monotonic() + timeout
     delay = 0.002
-    while not has_reached(db, projection, position, distributed=distributed):
+    while not has_reached(db, projection, position, distributed=distributed, prefix=prefix):
         if time.monotonic() + delay > deadline:
             return False
         time.sleep(delay)

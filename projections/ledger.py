@@ -70,6 +70,9 @@ class LedgerProjection(Projection):
         return (row["position"], row["hash"]) if row else (0, GENESIS)
 
     def apply_batch(self, *args: Any, **kwargs: Any) -> int:
+        # The cached head is good within one batch only: between batches a replay may have
+        # swapped a rebuilt schema in under the same name.
+        self._last = None
         try:
             return super().apply_batch(*args, **kwargs)
         except BaseException:

@@ -95,8 +95,9 @@ def mail_sink() -> Iterator[MailSink]:
         controller.stop()
 
 
-def make_settings(database_url: str, home: Path, smtp_port: int | None = None, **extra: Any
-                  ) -> Settings:
+def make_settings(
+    database_url: str, home: Path, smtp_port: int | None = None, **extra: Any
+) -> Settings:
     return Settings(
         environment="test",
         home=home,
@@ -116,7 +117,8 @@ def running_container(settings: Settings, *, projectors: bool = True) -> Iterato
     stop = threading.Event()
     threads = (
         start_log_projectors(container.events, container.db, all_projections(), stop)
-        if projectors else []
+        if projectors
+        else []
     )
     try:
         yield container
@@ -131,9 +133,11 @@ def running_container(settings: Settings, *, projectors: bool = True) -> Iterato
 def live_server(container: Container) -> Iterator[str]:
     """The real ASGI app behind uvicorn on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(container), host="127.0.0.1", port=port, log_config=None, access_log=False
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(container), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -157,10 +161,19 @@ class Api:
 
     def register(self, username: str, password: str = "Sup3r-secret!") -> dict[str, Any]:
         email = f"{username}@example.com"
-        r = self.http.post("/api/v1/auth/register",
-                           json={"email": email, "username": username, "password": password})
+        r = self.http.post(
+            "/api/v1/auth/register",
+            json={"email": email, "username": username, "password": password},
+        )
         assert r.status_code == 201, r.text
-        tokens = self.http.post("/api/v1/auth/login",
-                                json={"email": email, "password": password}).json()
-        return {"email": email, "username": username, "password": password, **r.json(), **tokens,
-                "auth": {"Authorization": f"Bearer {tokens['access_token']}"}}
+        tokens = self.http.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        ).json()
+        return {
+            "email": email,
+            "username": username,
+            "password": password,
+            **r.json(),
+            **tokens,
+            "auth": {"Authorization": f"Bearer {tokens['access_token']}"},
+        }

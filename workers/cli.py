@@ -47,6 +47,54 @@ def api() -> None:
 
 
 @app.command()
+def relay() -> None:
+    """Stream the event log into Kafka (topic per bounded context, key = aggregate id).
+
+    At-least-once: the checkpoint advances only after the broker acknowledged the batch.
+    Example: `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 mcps-server relay`
+    """
+    from workers import run_relay
+
+    run_relay.main()
+
+
+@app.command()
+def project(
+    name: str = typer.Argument(help="The read model to maintain, e.g. `directory`."),
+) -> None:
+    """Keep one read model up to date: from Kafka in distributed mode, else from the log.
+
+    The `ledger` always follows the log itself, because its hash chain needs log order.
+    Run several processes with the same name to share Kafka partitions.
+    Example: `mcps-server project audit`
+    """
+    import signal
+    import threading
+
+    from projections.registry import by_name, create_all
+
+    projection = by_name(name)
+    settings = Settings()
+    if settings.distributed and not getattr(projection, "follows_log_only", False):
+        from workers import run_projector
+
+        run_projector.main([name])
+        return
+    from workers.projector import LogProjector
+
+    configure_logging()
+    container = build_container(settings)
+    create_all(container.db, [projection])
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        LogProjector(container.events, container.db, projection).run(stop)
+    finally:
+        container.close()
+
+
+@app.command()
 def migrate() -> None:
     """Create the event store, the app role and every read model's schema (idempotent).
 

@@ -17,12 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")
+    }
     env.update(MCPS_HOME=str(home), PORT=str(port))
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "up"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "workers.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 90
     assert process.stdout is not None
@@ -47,8 +54,10 @@ def test_up_serves_keeps_data_across_restarts_and_writes_mail_to_files(tmp_path:
     url = f"http://127.0.0.1:{port}"
     process = _start(home, port)
     try:
-        r = httpx.post(f"{url}/api/v1/auth/register", json={
-            "email": "up@example.com", "username": "upuser", "password": "Sup3r-secret!"})
+        r = httpx.post(
+            f"{url}/api/v1/auth/register",
+            json={"email": "up@example.com", "username": "upuser", "password": "Sup3r-secret!"},
+        )
         assert r.status_code == 201, r.text
         mails = list((home / "mail").glob("*.eml"))
         assert len(mails) == 1 and "up@example.com" in mails[0].read_text()
@@ -57,11 +66,14 @@ def test_up_serves_keeps_data_across_restarts_and_writes_mail_to_files(tmp_path:
 
     process = _start(home, port)
     try:
-        r = httpx.post(f"{url}/api/v1/auth/login",
-                       json={"email": "up@example.com", "password": "Sup3r-secret!"})
+        r = httpx.post(
+            f"{url}/api/v1/auth/login",
+            json={"email": "up@example.com", "password": "Sup3r-secret!"},
+        )
         assert r.status_code == 200, r.text
-        me = httpx.get(f"{url}/api/v1/me",
-                       headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        me = httpx.get(
+            f"{url}/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+        )
         assert me.json()["username"] == "upuser"
         assert httpx.get(f"{url}/readyz").status_code == 200
     finally:

@@ -97,8 +97,8 @@ def test_an_expiry_in_the_past_is_refused(tenancy: Tenancy, team: Team, ago: tim
 
 
 def test_an_expiry_without_a_time_zone_is_refused_as_input(tenancy: Tenancy, team: Team) -> None:
-    """A naive datetime (the API's `datetime` field accepts '2030-01-01T00:00:00') must be a
-    422, not a TypeError from comparing it with an aware `utcnow()` (an HTTP 500)."""
+    """A naive datetime must be refused as input, not crash comparing it with an aware
+    `utcnow()` (it used to: a TypeError, an HTTP 500)."""
     naive = datetime(2030, 1, 1)
 
     with recording(tenancy) as then, pytest.raises(InvalidInputError) as error:

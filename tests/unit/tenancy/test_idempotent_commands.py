@@ -2,8 +2,8 @@
 
 Clients retry (after a timeout or a 409) with the same body, and operators click twice, so
 "rename to the current name", "revoke a revoked token" or "suspend a suspended tenant" must
-succeed quietly. Today `BaseApplication.commit` indexes `recordings[-1]` on an empty save and
-raises IndexError (an HTTP 500).
+succeed quietly. (A regression test: an empty save used to raise IndexError in
+`BaseApplication.commit`, an HTTP 500.)
 """
 
 from __future__ import annotations

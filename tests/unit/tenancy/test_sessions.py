@@ -106,15 +106,12 @@ def test_a_refresh_token_naming_another_kind_of_aggregate_is_invalid(
         tenancy.refresh(f"{user_id.hex}.secret")
 
 
-@pytest.mark.parametrize("token", ["no-dot-at-all", "a.b.c"])
+@pytest.mark.parametrize("token", ["no-dot-at-all", "a.b.c", ".secret", ""])
 def test_a_malformed_refresh_token_is_token_invalid_like_every_other_bad_refresh(
     tenancy: Tenancy, token: str
 ) -> None:
     """Every refresh failure is `auth.token_invalid` (401): clients re-authenticate on it.
-
-    `refresh` converts a bad session id into TokenInvalidError, but `_split_link` runs outside
-    that conversion and raises LinkInvalidError (`auth.link_invalid`, HTTP 400) instead.
-    """
+    (A malformed token used to escape as `auth.link_invalid`, a 400.)"""
     with pytest.raises(TokenInvalidError):
         tenancy.refresh(token)
 

@@ -47,9 +47,8 @@ def test_invalid_slugs(slug: str) -> None:
 
 @pytest.mark.parametrize("slug", ["acme\n", "alice\n"])
 def test_a_trailing_newline_is_not_part_of_a_valid_slug(slug: str) -> None:
-    """`SLUG_PATTERN.match` with `$` also matches before a final newline, so today 'acme\\n'
-    passes and names a second tenant id beside 'acme' (the pattern needs `fullmatch` or `\\Z`).
-    """
+    """`$` also matches before a final newline, so `SLUG_PATTERN.match` let 'acme\\n' pass and
+    name a second tenant beside 'acme'; `fullmatch` does not."""
     with pytest.raises(InvalidInputError):
         check_slug(slug)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
+
 from domain.tenancy.application import Tenancy
 from infra.database import Database, PgTarget
 from infra.embedded import start_embedded_postgres
@@ -36,14 +38,19 @@ def build_container(settings: Settings) -> Container:
         settings.app_db_password.get_secret_value(),
         pool_size=settings.postgres_pool_size,
     )
-    db.open()
-    events = open_event_store(settings, database_url)
+    # Processes starting together would race on the store's DDL and the app role's ALTER
+    # ("tuple concurrently updated"), so start-up setup runs one process at a time.
+    with psycopg.connect(PgTarget.parse(database_url).url(), autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(hashtext('mcps.setup'))")
+        db.open()
+        events = open_event_store(settings, database_url)
+        tenancy = build_tenancy(settings, events, database_url)
     return Container(
         settings=settings,
         database_url=database_url,
         db=db,
         events=events,
-        tenancy=build_tenancy(settings, events, database_url),
+        tenancy=tenancy,
         mailer=Mailer(settings.mail, settings.mail_dir),
         jwt=JwtCodec(settings.auth),
     )

@@ -3,18 +3,62 @@
 The relay is the only producer and each projector is one consumer-group member. Both rely on
 Postgres, not Kafka, for their positions: the relay's checkpoint and the projections' tracking
 tables are the truth, so consumers never auto-commit and always start where Postgres says.
+
+This is the only module that imports kafka-python; everything else takes its names from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
+import warnings
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import TopicAlreadyExistsError
-
 from infra.settings import Settings
+
+
+def _import_kafka_python() -> None:
+    """kafka-python 3.0 loads each protocol schema with `importlib.resources.open_text`,
+    deprecated since Python 3.11, while its modules are being imported; under `-W error` (our
+    pytest settings) that import fails. Import the client and every protocol module once, here,
+    with only that warning silenced, so that no later import inside kafka-python warns."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "(open|read)_text is deprecated", DeprecationWarning)
+        protocol = importlib.import_module("kafka.protocol")
+        for module in pkgutil.walk_packages(protocol.__path__, "kafka.protocol."):
+            importlib.import_module(module.name)
+        importlib.import_module("kafka")
+
+
+_import_kafka_python()
+
+from kafka import (  # noqa: E402
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
+from kafka.consumer.fetcher import ConsumerRecord  # noqa: E402
+from kafka.errors import TopicAlreadyExistsError  # noqa: E402
+from kafka.record import util as record_util  # noqa: E402
+
+__all__ = [
+    "ConsumerRebalanceListener",
+    "ConsumerRecord",
+    "KafkaAdminClient",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "TopicPartition",
+    "ensure_topics",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "topic_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +79,22 @@ CONSUMER_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 def bootstrap_servers(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
         raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: Kafka mode needs a broker")
+    _warn_if_slow_crc()
     return settings.kafka_bootstrap_servers
+
+
+@cache
+def _warn_if_slow_crc() -> None:
+    """Every v2 record batch is CRC32C-checksummed on produce and on fetch. Without the `crc32c`
+    C extension kafka-python does it in pure Python, which measured as about half the relay's
+    and the projector's CPU per event (bench/relay_projector.py)."""
+    if getattr(record_util, "crc32c_c", None) is None:
+        log.warning("kafka-python is using its pure-Python CRC32C; install `crc32c` for speed")
 
 
 def topic_name(settings: Settings, context: str) -> str:
     """One topic per bounded context: `mcps.tenancy`, `mcps.billing`, ..."""
     return f"{settings.kafka_topic_prefix}.{context}"
-
-
-def context_of_topic(event_topic: str) -> str:
-    """`domain.tenancy.users:User.Registered` → `tenancy`, without decoding the event.
-
-    The same rule as `projections.events.context_of`, applied to a stored event's topic, so
-    the relay can route a notification from its row alone.
-    """
-    parts = event_topic.partition(":")[0].split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "domain" else "other"
 
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -81,6 +125,9 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> KafkaC
         "max_poll_records": max(settings.projection_batch_size, 1000),
         "max_partition_fetch_bytes": CONSUMER_PARTITION_FETCH_BYTES,
         "fetch_max_bytes": 4 * CONSUMER_PARTITION_FETCH_BYTES,
+        # A member killed without leaving holds its partitions until its session expires.
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
         # Pattern subscriptions see a new context's topic within this many milliseconds.
         "metadata_max_age_ms": 10_000,
     }

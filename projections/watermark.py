@@ -11,7 +11,7 @@ checkpoint is >= P and its tracked offset reaches that mark in each partition of
 That can ask for a little more than needed (the rest of a batch), never less.
 
 The relay's tables are defined here, with their reader, because read models may not import
-the workers that write them.
+the workers that write them. Nothing here imports kafka-python: the API reads watermarks too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra.kafka import context_of_topic
 from projections.base import LOG_SOURCE, Projection
 
 RELAY_SCHEMA = "relay"
@@ -139,6 +138,16 @@ def _first(row: Any) -> Any:
     if isinstance(row, dict):
         return next(iter(row.values()))
     return row[0]
+
+
+def context_of_topic(event_topic: str) -> str:
+    """`domain.tenancy.users:User.Registered` → `tenancy`, without decoding the event.
+
+    The same rule as `projections.events.context_of`, applied to a stored event's topic, so
+    the relay can route a notification from its row alone.
+    """
+    parts = event_topic.partition(":")[0].split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "domain" else "other"
 
 
 def kafka_topics(projection: Projection, prefix: str) -> list[str] | None:

@@ -20,13 +20,12 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import Notification
-from kafka import KafkaProducer
 
 from infra.database import Database
 from infra.eventstore import NOTIFY_CHANNEL, EventStore
-from infra.kafka import context_of_topic, ensure_topics, make_admin, topic_name
+from infra.kafka import KafkaProducer, ensure_topics, make_admin, topic_name
 from infra.settings import Settings
-from projections.watermark import CHECKPOINT_ID, create_relay_schema
+from projections.watermark import CHECKPOINT_ID, context_of_topic, create_relay_schema
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,29 @@ PRUNE_EVERY_S = 60.0
 LAG_LOG_EVERY_S = 10.0
 #: Session advisory lock: one relay publishes at a time; others wait as hot standbys.
 LEADER_LOCK = "mcps.relay"
+
+
+# One statement, so one round trip (and on an autocommit connection, one transaction): move
+# the checkpoint only if nobody else did, and record the batch's marks only if it moved.
+# Losing this commit in a database crash only republishes a batch (its marks go with it), so
+# it need not wait for the WAL flush: that wait would be pure latency.
+_ADVANCE = """
+WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)),
+moved AS (
+    UPDATE relay.checkpoint SET position = %(end)s
+    WHERE id = %(id)s AND position = %(start)s
+    RETURNING id
+),
+marked AS (
+    INSERT INTO relay.marks (topic, part, position, kafka_offset)
+    SELECT m.topic, m.part, m.position, m.kafka_offset
+    FROM unnest(%(topics)s::text[], %(parts)s::int[], %(positions)s::bigint[],
+                %(offsets)s::bigint[]) AS m(topic, part, position, kafka_offset)
+    WHERE EXISTS (SELECT FROM moved)
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) AS moved FROM moved, durability
+"""
 
 
 class Relay:
@@ -61,8 +83,12 @@ class Relay:
         self.batch_size = batch_size
         self.published = 0
         self._topics: set[str] = set()
+        #: Stored event topic → (Kafka topic, header bytes); a handful of entries, hit per event.
+        self._routes: dict[str, tuple[str, bytes]] = {}
         self._last_prune = 0.0
         self._last_lag_log = 0.0
+        #: The checkpoint as this relay last wrote it; None means "read it from Postgres".
+        self._position: int | None = None
 
     # --- position -----------------------------------------------------------------------
 
@@ -70,25 +96,30 @@ class Relay:
         row = conn.execute(
             "SELECT position FROM relay.checkpoint WHERE id = %s", [CHECKPOINT_ID]
         ).fetchone()
-        conn.commit()
+        if not conn.autocommit:
+            conn.commit()
         return int(row["position"]) if row else 0
 
     def lag(self, conn: psycopg.Connection[Any]) -> int:
-        """Notifications in the store not yet acknowledged by Kafka (head − checkpoint)."""
+        """Notifications in the store not yet acknowledged by Kafka (head - checkpoint)."""
         return max(self.events.head() - self.checkpoint(conn), 0)
 
     # --- one batch ----------------------------------------------------------------------
 
     def run_once(self, conn: psycopg.Connection[Any]) -> int:
         """Publish the next batch and checkpoint it; returns how many were published."""
-        start = self.checkpoint(conn)
+        start = self.checkpoint(conn) if self._position is None else self._position
+        self._position = None  # until this batch is checkpointed, Postgres knows better
         notifications = self.events.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
+            self._position = start
             return 0
         marks = self._publish(notifications)
-        self._advance(conn, start, notifications[-1].id, marks)
+        end = notifications[-1].id
+        self._advance(conn, start, end, marks)
+        self._position = end
         self.published += len(notifications)
         return len(notifications)
 
@@ -96,8 +127,8 @@ class Relay:
         self, notifications: Sequence[Notification]
     ) -> dict[tuple[str, int], tuple[int, int]]:
         """Send a batch and wait for every ack; returns (topic, partition) → (position, offset)."""
-        topics = [self._topic_for(n.topic) for n in notifications]
-        self._ensure_topics(topics)
+        routes = [self._route(n.topic) for n in notifications]
+        self.ensure_topics([topic for topic, _ in routes])
         send = self.producer.send
         futures = [
             send(
@@ -105,12 +136,12 @@ class Relay:
                 value=n.state,
                 key=str(n.originator_id).encode(),
                 headers=[
-                    ("topic", n.topic.encode()),
+                    ("topic", event_topic),
                     ("version", str(n.originator_version).encode()),
                     ("position", str(n.id).encode()),
                 ],
             )
-            for topic, n in zip(topics, notifications, strict=True)
+            for (topic, event_topic), n in zip(routes, notifications, strict=True)
         ]
         self.producer.flush(timeout=FLUSH_TIMEOUT_S)
         marks: dict[tuple[str, int], tuple[int, int]] = {}
@@ -129,25 +160,33 @@ class Relay:
         end: int,
         marks: dict[tuple[str, int], tuple[int, int]],
     ) -> None:
-        with conn.transaction():
-            moved = conn.execute(
-                "UPDATE relay.checkpoint SET position = %s WHERE id = %s AND position = %s",
-                [end, CHECKPOINT_ID, start],
-            ).rowcount
-            if moved != 1:
-                # Only possible if a second relay ran without the leader lock; stop, don't guess.
-                raise RuntimeError(f"relay checkpoint moved under us (expected {start})")
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO relay.marks (topic, part, position, kafka_offset)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(t, p, pos, off) for (t, p), (pos, off) in marks.items()],
-                )
+        """Move the checkpoint from `start` to `end` and record the marks, atomically."""
+        row = conn.execute(
+            _ADVANCE,
+            {
+                "start": start,
+                "end": end,
+                "id": CHECKPOINT_ID,
+                "topics": [topic for topic, _ in marks],
+                "parts": [part for _, part in marks],
+                "positions": [position for position, _ in marks.values()],
+                "offsets": [offset for _, offset in marks.values()],
+            },
+        ).fetchone()
+        if not conn.autocommit:
+            conn.commit()
+        if not row or row["moved"] != 1:
+            # Only possible if a second relay ran without the leader lock; stop, don't guess.
+            raise RuntimeError(f"relay checkpoint moved under us (expected {start})")
 
-    def _topic_for(self, event_topic: str) -> str:
-        return topic_name(self.settings, context_of_topic(event_topic))
+    def _route(self, event_topic: str) -> tuple[str, bytes]:
+        route = self._routes.get(event_topic)
+        if route is None:
+            kafka_topic = topic_name(self.settings, context_of_topic(event_topic))
+            route = self._routes[event_topic] = (kafka_topic, event_topic.encode())
+        return route
 
-    def _ensure_topics(self, topics: Sequence[str]) -> None:
+    def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create a context's topic the first time it appears, with our partition count."""
         new = set(topics) - self._topics
         if new:
@@ -186,12 +225,14 @@ class Relay:
         """Publish until `stop` is set, waking on the store's NOTIFY when idle."""
         while not stop.is_set():
             try:
-                with self.db.connect_owner() as conn, self.db.connect_owner(
-                    autocommit=True
-                ) as listener:
+                with (
+                    self.db.connect_owner(autocommit=True) as conn,
+                    self.db.connect_owner(autocommit=True) as listener,
+                ):
                     listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     if not self._lead(listener, stop):
                         return
+                    self._position = None  # another relay may have led in the meantime
                     create_relay_schema(conn)
                     self._follow(conn, listener, stop)
             except psycopg.OperationalError as error:
@@ -210,10 +251,8 @@ class Relay:
         while not stop.is_set():
             published = self.run_once(conn)
             self._housekeep(conn)
-            if published:
-                continue
-            for _ in listener.notifies(timeout=0.5, stop_after=1):
-                pass
+            if published < self.batch_size:
+                _wait_for_commits(listener, timeout=0.5)
 
     @staticmethod
     def _lead(listener: psycopg.Connection[Any], stop: threading.Event) -> bool:
@@ -226,3 +265,12 @@ class Relay:
                 return True
             stop.wait(1.0)
         return False
+
+
+def _wait_for_commits(listener: psycopg.Connection[Any], timeout: float) -> None:
+    """Block until a writer commits (its NOTIFY), then swallow the other queued NOTIFYs too:
+    their commits came before the next read of the log, so that one read sees them all."""
+    for _ in listener.notifies(timeout=timeout, stop_after=1):
+        pass
+    for _ in listener.notifies(timeout=0.0):
+        pass

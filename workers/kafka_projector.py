@@ -1,0 +1,209 @@
+"""Projectors fed by Kafka (distributed mode): one consumer-group member per process.
+
+Each batch of records is applied with its partition offsets in one Postgres transaction
+(`Projection.apply_batch`), so the read model and its position never disagree. Kafka's own
+committed offsets are written only for monitoring; on every assignment the consumer seeks
+to the offsets the projection's tracking table holds, so a crash anywhere replays at most
+the uncommitted batch, which the per-aggregate version check then skips.
+"""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+
+import domain
+from infra.database import Database
+from infra.eventstore import EventStore
+from infra.kafka import (
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    KafkaConsumer,
+    TopicPartition,
+    ensure_topics,
+    make_admin,
+    topic_name,
+)
+from infra.settings import Settings
+from projections.base import Envelope, Projection, read_positions
+from projections.watermark import kafka_topics
+
+log = logging.getLogger(__name__)
+
+#: Builds a consumer for a group id; `infra.kafka.make_consumer` bound to settings in production.
+ConsumerFactory = Callable[[str], KafkaConsumer]
+
+POLL_TIMEOUT_MS = 500
+#: Kafka's committed offsets are for dashboards only; once in a while is plenty.
+COMMIT_EVERY_S = 5.0
+
+
+def known_contexts() -> list[str]:
+    """Bounded contexts that exist in the code (each `domain` subpackage but `shared`)."""
+    return sorted(
+        m.name for m in pkgutil.iter_modules(domain.__path__) if m.ispkg and m.name != "shared"
+    )
+
+
+class KafkaProjector:
+    """Consumes a projection's topics and applies them, one Postgres commit per poll."""
+
+    def __init__(
+        self,
+        events: EventStore,
+        db: Database,
+        projection: Projection,
+        consumer_factory: ConsumerFactory,
+        settings: Settings,
+        *,
+        schema: str | None = None,
+        max_records: int | None = None,
+    ) -> None:
+        if getattr(projection, "follows_log_only", False):
+            raise ValueError(f"projection {projection.name} must follow the log, not Kafka")
+        self.events = events
+        self.db = db
+        self.projection = projection
+        self.consumer_factory = consumer_factory
+        self.settings = settings
+        self.schema = schema or projection.name
+        self.max_records = max_records or max(settings.projection_batch_size, 1000)
+        self.prefix = settings.kafka_topic_prefix
+        self.group_id = f"{self.prefix}.project.{projection.name}"
+        #: None: every topic of this deployment (a projection that handles every event).
+        self.topics = kafka_topics(projection, self.prefix)
+        self._wanted = frozenset(projection.topics)
+        self.applied = 0
+        self.consumed = 0
+        self._last_commit = 0.0
+
+    # --- subscription -------------------------------------------------------------------
+
+    def subscribe(self, consumer: KafkaConsumer) -> None:
+        """Join the group; each assignment seeks to the offsets Postgres holds."""
+        self._ensure_topics()
+        listener = _SeekToTracked(self, consumer)
+        if self.topics is None:
+            consumer.subscribe(pattern=f"^{re.escape(self.prefix)}\\..+", listener=listener)
+        else:
+            consumer.subscribe(topics=self.topics, listener=listener)
+
+    def _ensure_topics(self) -> None:
+        """Create the topics first, so the first assignment already covers every partition."""
+        contexts = known_contexts()
+        names = self.topics or [topic_name(self.settings, c) for c in contexts]
+        admin = make_admin(self.settings)
+        try:
+            ensure_topics(admin, names, self.settings.kafka_partitions)
+        finally:
+            admin.close()
+
+    def tracked(self) -> dict[tuple[str, int], int]:
+        """The last applied offset per (topic, partition), from the projection's own table."""
+        with self.db.connect_owner() as conn:
+            return read_positions(conn, self.schema)
+
+    # --- one batch ----------------------------------------------------------------------
+
+    def run_once(
+        self,
+        conn: psycopg.Connection[Any],
+        consumer: KafkaConsumer,
+        timeout_ms: int = POLL_TIMEOUT_MS,
+    ) -> int:
+        """Poll once and apply what came in one transaction; returns records consumed."""
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
+        if not polled:
+            return 0
+        positions = {(tp.topic, tp.partition): records[-1].offset for tp, records in polled.items()}
+        envelopes = sorted(self._envelopes(polled.values()), key=lambda e: e.notification_id)
+        # Pipeline mode: the batch's statements go out without waiting for each reply.
+        with conn.pipeline():
+            self.applied += self.projection.apply_batch(
+                conn, envelopes, positions, schema=self.schema
+            )
+        count = sum(len(records) for records in polled.values())
+        self.consumed += count
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self._last_commit = time.monotonic()
+            consumer.commit_async()  # for lag monitoring only; never read back
+        return count
+
+    def _envelopes(self, batches: Iterable[list[ConsumerRecord]]) -> Iterable[Envelope]:
+        for records in batches:
+            for record in records:
+                headers = dict(record.headers)
+                event_topic = headers["topic"].decode()
+                # Records of events this projection does not handle only move its offsets.
+                if self._wanted and event_topic not in self._wanted:
+                    continue
+                yield self._decode(record, event_topic, headers)
+
+    def _decode(
+        self, record: ConsumerRecord, event_topic: str, headers: dict[str, bytes]
+    ) -> Envelope:
+        stored = StoredEvent(
+            originator_id=UUID(record.key.decode()),
+            originator_version=int(headers["version"]),
+            topic=event_topic,
+            state=record.value,
+        )
+        event = self.events.mapper.to_domain_event(stored)
+        return Envelope(int(headers["position"]), event, event_topic, record.value)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; any failure rebuilds the consumer from tracking."""
+        while not stop.is_set():
+            consumer: KafkaConsumer | None = None
+            try:
+                with self.db.connect_owner() as conn:
+                    self.projection.create(conn, self.schema)
+                    consumer = self.consumer_factory(self.group_id)
+                    self.subscribe(consumer)
+                    while not stop.is_set():
+                        self.run_once(conn, consumer)
+            except psycopg.OperationalError as error:
+                log.warning("projector %s lost its connection: %s", self.projection.name, error)
+                stop.wait(1.0)
+            except Exception:
+                log.exception("projector %s failed; resuming from tracking", self.projection.name)
+                stop.wait(1.0)
+            finally:
+                if consumer is not None:
+                    consumer.close(autocommit=False)
+
+
+class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Positions come from Postgres, never from Kafka's committed offsets."""
+
+    def __init__(self, projector: KafkaProjector, consumer: KafkaConsumer) -> None:
+        self.projector = projector
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to flush: every polled batch is committed before the next poll."""
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        tracked = self.projector.tracked()
+        for tp in assigned:
+            offset = tracked.get((tp.topic, tp.partition))
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset + 1)
+        log.info(
+            "projector %s assigned %s",
+            self.projector.projection.name,
+            sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
+        )

@@ -206,7 +206,6 @@ class ApiTokenPublic(BaseModel):
     created_by: UUID
     created_at: datetime
     revoked_at: datetime | None
-    last_used_at: datetime | None = None
 
 
 class ApiTokensPublic(BaseModel):

@@ -124,7 +124,6 @@ def tenant_access(
 
 
 def consistent_after(
-    container: ContainerDep,
     wait_for: Annotated[
         int | None,
         Query(ge=0, description="Wait until the read model has applied this log position."),

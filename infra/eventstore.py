@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.shared.application import BaseApplication
 from domain.shared.sealed import Sealer
 from domain.tenancy.application import Tenancy
-from infra.database import PgTarget
+from infra.database import Database, PgTarget
 from infra.group_commit import GroupCommitter
 from infra.passwords import Argon2Hasher
 from infra.settings import Settings
@@ -65,3 +68,23 @@ def build_tenancy(settings: Settings, events: EventStore, database_url: str) -> 
         committer=events.committer,
         recorder=events.recorder,
     )
+
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+
+@contextmanager
+def log_follower(db: Database) -> Iterator[tuple[Connection, Connection]]:
+    """A working connection and one LISTENing for the store's commits, for log followers."""
+    with db.connect_owner(autocommit=True) as conn, db.connect_owner(autocommit=True) as listener:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        yield conn, listener
+
+
+def wait_for_commits(listener: Connection, timeout: float) -> None:
+    """Block until a writer commits (its NOTIFY), then swallow the other queued NOTIFYs too:
+    their commits came before the next read of the log, so that one read sees them all."""
+    for _ in listener.notifies(timeout=timeout, stop_after=1):
+        pass
+    for _ in listener.notifies(timeout=0.0):
+        pass

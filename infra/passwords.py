@@ -7,8 +7,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Argon2Hasher:
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
+    def __init__(self, **cost: int) -> None:
+        """`cost` overrides argon2's tuned defaults (time_cost, memory_cost, parallelism)."""
+        self._hasher = PasswordHasher(**cost)
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -93,6 +93,7 @@ class Projection(ABC):
             conn.execute(f"ALTER TABLE {s}.{table} ENABLE ROW LEVEL SECURITY")
             conn.execute(f"ALTER TABLE {s}.{table} FORCE ROW LEVEL SECURITY")
             conn.execute(f"DROP POLICY IF EXISTS scoped ON {s}.{table}")
+            predicate = predicate.replace("{s}", s)  # a predicate may read a sibling table
             conn.execute(f"CREATE POLICY scoped ON {s}.{table} USING ({predicate})")
         conn.execute(f"GRANT USAGE ON SCHEMA {s} TO {APP_ROLE}")
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {APP_ROLE}")

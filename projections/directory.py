@@ -100,10 +100,6 @@ class DirectoryProjection(Projection):
         "tokens_view": TENANT_POLICY,
     }
 
-    def _secure(self, conn: psycopg.Connection[Any], s: str) -> None:
-        self.policies = {t: p.replace("{s}", s) for t, p in type(self).policies.items()}
-        super()._secure(conn, s)
-
     def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
         self._on(envelope.event, cur, s)
 

@@ -28,6 +28,24 @@ from projections.registry import all_projections, create_all
 from workers.projector import start_log_projectors
 
 
+def dump_read_models(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
+    """Every read-model row (not the bookkeeping), as sorted JSON per table: for comparing
+    live projection with a rebuild. New read models are included without listing them."""
+    schemas = [p.name for p in all_projections()]
+    tables = conn.execute(
+        "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables"
+        " WHERE table_schema = ANY(%s) AND table_name NOT IN ('tracking', 'applied')"
+        " ORDER BY 1",
+        [schemas],
+    ).fetchall()
+    return {
+        t["name"]: sorted(
+            row["r"] for row in conn.execute(f"SELECT to_jsonb(x)::text AS r FROM {t['name']} x")
+        )
+        for t in tables
+    }
+
+
 def require_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:

@@ -12,7 +12,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from infra.database import Database
-from infra.eventstore import NOTIFY_CHANNEL, EventStore
+from infra.eventstore import EventStore, log_follower, wait_for_commits
 from projections.base import LOG_SOURCE, Envelope, Projection, read_positions
 from projections.clickhouse_sink import ClickHouseSink
 
@@ -91,16 +91,10 @@ class LogProjector:
         """Follow the log until `stop` is set, waking on the store's NOTIFY."""
         while not stop.is_set():
             try:
-                with (
-                    self.db.connect_owner(autocommit=True) as conn,
-                    self.db.connect_owner(autocommit=True) as listener,
-                ):
-                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                with log_follower(self.db) as (conn, listener):
                     while not stop.is_set():
-                        if self.run_once(conn):
-                            continue
-                        for _ in listener.notifies(timeout=0.5, stop_after=1):
-                            pass
+                        if not self.run_once(conn):
+                            wait_for_commits(listener, timeout=0.5)
             except psycopg.OperationalError as error:
                 log.warning("projector %s lost its connection: %s", self.projection.name, error)
                 stop.wait(1.0)

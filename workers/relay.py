@@ -22,7 +22,7 @@ import psycopg
 from eventsourcing.persistence import Notification
 
 from infra.database import Database
-from infra.eventstore import NOTIFY_CHANNEL, EventStore
+from infra.eventstore import EventStore, log_follower, wait_for_commits
 from infra.kafka import KafkaProducer, ensure_topics, make_admin, topic_name
 from infra.settings import Settings
 from projections.watermark import CHECKPOINT_ID, context_of_topic, create_relay_schema
@@ -225,11 +225,7 @@ class Relay:
         """Publish until `stop` is set, waking on the store's NOTIFY when idle."""
         while not stop.is_set():
             try:
-                with (
-                    self.db.connect_owner(autocommit=True) as conn,
-                    self.db.connect_owner(autocommit=True) as listener,
-                ):
-                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                with log_follower(self.db) as (conn, listener):
                     if not self._lead(listener, stop):
                         return
                     self._position = None  # another relay may have led in the meantime
@@ -252,7 +248,7 @@ class Relay:
             published = self.run_once(conn)
             self._housekeep(conn)
             if published < self.batch_size:
-                _wait_for_commits(listener, timeout=0.5)
+                wait_for_commits(listener, timeout=0.5)
 
     @staticmethod
     def _lead(listener: psycopg.Connection[Any], stop: threading.Event) -> bool:
@@ -265,12 +261,3 @@ class Relay:
                 return True
             stop.wait(1.0)
         return False
-
-
-def _wait_for_commits(listener: psycopg.Connection[Any], timeout: float) -> None:
-    """Block until a writer commits (its NOTIFY), then swallow the other queued NOTIFYs too:
-    their commits came before the next read of the log, so that one read sees them all."""
-    for _ in listener.notifies(timeout=timeout, stop_after=1):
-        pass
-    for _ in listener.notifies(timeout=0.0):
-        pass

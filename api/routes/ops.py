@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ContainerDep
@@ -31,8 +32,6 @@ def readyz(container: ContainerDep) -> Response:
     lagging = {s.name: s.lag for s in states if s.lag > MAX_READY_LAG}
     if lagging:
         return problem(503, "read_model.lagging", "projections are behind", lagging=lagging)
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(
         {"status": "ready", "head": head, "projections": {s.name: s.position for s in states}}
     )

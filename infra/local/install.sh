@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what infra/local/start.sh needs to run the real services without Docker:
-# PostgreSQL (+ contrib for pg_trgm), Redis, a Java 17 runtime, and the Kafka broker jars
+# PostgreSQL (+ contrib for pg_trgm), Redis, a Java 17 runtime, Chromium (for the web app's
+# browser tests), and the Kafka broker jars
 # (resolved by Maven from infra/kafka/pom.xml into a cache folder).
 #
 # Idempotent and fast on a re-run: everything is checked with file/command existence first,
@@ -35,6 +36,7 @@ check_missing() {  # sets pkgs (Debian packages to install) and need_libs
   compgen -G '/usr/share/postgresql/*/extension/pg_trgm.control' >/dev/null || pkgs+=(postgresql-contrib)
   { command -v redis-server && command -v redis-cli; } >/dev/null || pkgs+=(redis-server)
   command -v python3 >/dev/null || pkgs+=(python3)   # start.sh uses it to pick free ports
+  [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)     # the web app's Playwright tests drive it
   local jv; jv=$(java_major)
   (( ${jv:-0} >= 17 )) || pkgs+=(openjdk-17-jre-headless)   # Kafka 4 brokers need Java 17+
   need_libs=0

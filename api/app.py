@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit, request_context
 from api.routes import audit, auth, me, ops, tenants, tokens
+from api.spa import mount_spa
 from infra.container import Container
 
 PROBLEM_SCHEMA = {
@@ -48,6 +49,7 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, me, tenants, tokens, audit, ops):
         app.include_router(module.router)
+    mount_spa(app)  # the built web app answers only what no route did
 
     original = app.openapi
 

@@ -79,6 +79,19 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def get_optional_principal(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal | None:
+    """For endpoints anyone may read: no header is anonymous, a bad one is still a 401."""
+    if authorization is None:
+        return None
+    return await get_principal(container, authorization)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
 async def get_user(principal: PrincipalDep) -> Principal:
     """Endpoints about a person's own account take a session, not an API token."""
     if principal.is_token:
@@ -87,6 +100,14 @@ async def get_user(principal: PrincipalDep) -> Principal:
 
 
 UserDep = Annotated[Principal, Depends(get_user)]
+
+
+def is_platform_admin(container: Container, principal: Principal | None) -> bool:
+    """Platform operators act only through a signed-in session, never a token."""
+    if principal is None or principal.is_token:
+        return False
+    email = container.tenancy.user(principal.user_id).email
+    return email in container.settings.auth.platform_admins
 
 
 @dataclass(frozen=True)
@@ -100,25 +121,38 @@ class TenantAccess:
         return self.tenant.id
 
 
+def effective_role(tenant: Tenant, principal: Principal | None) -> Role | None:
+    """The caller's role in the tenant, or None for a stranger (or another tenant's token).
+
+    A token acts with its creator's role, capped at admin with the `admin` scope and at
+    viewer (read-only) without it.
+    """
+    if principal is None:
+        return None
+    role = tenant.role_of(principal.user_id)
+    if principal.token is None or role is None:
+        return role
+    if principal.token.tenant_id != tenant.id:
+        return None
+    cap = Role.ADMIN if Scope.ADMIN.value in principal.token.scopes else Role.VIEWER
+    return min(role, cap, key=lambda r: r.rank)
+
+
 def tenant_access(
     container: Container, principal: Principal, slug: str, at_least: Role
 ) -> TenantAccess:
     """Load the tenant and check the caller's role; binds the tenant for events and queries.
 
-    A token acts with its creator's role, capped at admin with the `admin` scope and at
-    viewer (read-only) without it; a token of another tenant finds nothing.
+    Strangers, and tokens of other tenants, find nothing.
     """
     tenant = container.tenancy.tenant_by_slug(slug)
-    if principal.token is not None:
-        if principal.token.tenant_id != tenant.id:
-            raise TenantNotFoundError("tenant not found")
-        creator_role = tenant.require_role(principal.user_id, Role.VIEWER)
-        cap = Role.ADMIN if Scope.ADMIN.value in principal.token.scopes else Role.VIEWER
-        role = min(creator_role, cap, key=lambda r: r.rank)
-        if not role.at_least(at_least):
+    role = effective_role(tenant, principal)
+    if role is None:
+        raise TenantNotFoundError("tenant not found")
+    if not role.at_least(at_least):
+        if principal.token is not None:
             raise ScopeRequiredError("this needs a token with the 'admin' scope")
-    else:
-        role = tenant.require_role(principal.user_id, at_least)
+        tenant.require_role(principal.user_id, at_least)  # raises, naming the role needed
     tenant_id_var.set(str(tenant.id))
     return TenantAccess(tenant=tenant, role=role, principal=principal)
 

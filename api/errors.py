@@ -101,7 +101,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
-        return problem(status_of(error), error.code, error.message, request, field=error.field)
+        status = status_of(error)
+        errors = None
+        if status == 422 and error.field:
+            errors = [{"field": error.field, "message": error.message}]
+        return problem(status, error.code, error.message, request, field=error.field, errors=errors)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:

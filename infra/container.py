@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import psycopg
 
+from domain.marketplace.application import Marketplace
 from domain.tenancy.application import Tenancy
 from infra.database import Database, PgTarget
 from infra.embedded import start_embedded_postgres
-from infra.eventstore import EventStore, build_tenancy, open_event_store
+from infra.eventstore import EventStore, build_tenancy, eventsourcing_env, open_event_store
 from infra.jwt_tokens import JwtCodec
 from infra.mailer import Mailer
 from infra.settings import Settings
@@ -22,11 +23,13 @@ class Container:
     db: Database
     events: EventStore
     tenancy: Tenancy
+    marketplace: Marketplace
     mailer: Mailer
     jwt: JwtCodec
 
     def close(self) -> None:
         self.tenancy.close()
+        self.marketplace.close()
         self.events.close()
         self.db.close()
 
@@ -45,12 +48,18 @@ def build_container(settings: Settings) -> Container:
         db.open()
         events = open_event_store(settings, database_url)
         tenancy = build_tenancy(settings, events, database_url)
+        marketplace = Marketplace(
+            eventsourcing_env(settings, database_url),
+            committer=events.committer,
+            recorder=events.recorder,
+        )
     return Container(
         settings=settings,
         database_url=database_url,
         db=db,
         events=events,
         tenancy=tenancy,
+        marketplace=marketplace,
         mailer=Mailer(settings.mail, settings.mail_dir),
         jwt=JwtCodec(settings.auth),
     )

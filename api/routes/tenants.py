@@ -8,10 +8,12 @@ from fastapi import APIRouter, Path, status
 
 from api.deps import (
     ContainerDep,
+    Principal,
     PrincipalDep,
     UserDep,
     WaitForDep,
     await_read_model,
+    is_platform_admin,
     tenant_access,
 )
 from api.errors import PROBLEMS, ProblemError
@@ -41,9 +43,8 @@ SlugPath = Path(
 )
 
 
-def _require_platform_admin(container: Container, user_id: UUID) -> None:
-    user = container.tenancy.user(user_id)
-    if user.email not in container.settings.auth.platform_admins:
+def _require_platform_admin(container: Container, principal: Principal) -> None:
+    if not is_platform_admin(container, principal):
         raise ProblemError(403, "platform.admin_required", "this needs a platform operator")
 
 
@@ -111,7 +112,7 @@ def suspend_tenant(
     body: TenantSuspend, principal: UserDep, container: ContainerDep, slug: str = SlugPath
 ) -> CommandAccepted:
     """Platform operators only: the tenant's tokens and commands stop working."""
-    _require_platform_admin(container, principal.user_id)
+    _require_platform_admin(container, principal)
     return CommandAccepted.of(container.tenancy.suspend_tenant(slug, body.reason))
 
 
@@ -122,7 +123,7 @@ def reactivate_tenant(
     principal: UserDep, container: ContainerDep, slug: str = SlugPath
 ) -> CommandAccepted:
     """Platform operators only."""
-    _require_platform_admin(container, principal.user_id)
+    _require_platform_admin(container, principal)
     return CommandAccepted.of(container.tenancy.reactivate_tenant(slug))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -111,12 +111,24 @@ class Database:
 
     @contextmanager
     def scoped(
-        self, tenant_id: UUID | str | None = None, user_id: UUID | str | None = None
+        self,
+        tenant_id: UUID | str | None = None,
+        user_id: UUID | str | None = None,
+        tenant_ids: Sequence[UUID] | None = None,
     ) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        """A read transaction as the app role, seeing only the given tenant's and user's rows."""
+        """A read transaction as the app role, seeing only the given tenant's and user's rows.
+
+        `tenant_ids` lists every tenant the caller acts for (`app.tenant_ids`, comma-separated),
+        for read models that show a caller the rows of all its tenants at once.
+        """
         with self.app.connection() as conn, conn.transaction():
             conn.execute(
-                "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)",
-                [str(tenant_id or ""), str(user_id or "")],
+                "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true),"
+                " set_config('app.tenant_ids', %s, true)",
+                [
+                    str(tenant_id or ""),
+                    str(user_id or ""),
+                    ",".join(str(UUID(str(t))) for t in tenant_ids or ()),
+                ],
             )
             yield conn

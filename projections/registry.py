@@ -5,12 +5,13 @@ from __future__ import annotations
 from infra.database import Database
 from projections.audit import AuditProjection
 from projections.base import Projection
+from projections.catalogue import CatalogueProjection
 from projections.directory import DirectoryProjection
 from projections.ledger import LedgerProjection
 
 
 def all_projections() -> list[Projection]:
-    return [DirectoryProjection(), AuditProjection(), LedgerProjection()]
+    return [DirectoryProjection(), AuditProjection(), LedgerProjection(), CatalogueProjection()]
 
 
 def by_name(name: str) -> Projection:

@@ -1,0 +1,218 @@
+"""Browsing the marketplace: search, a service's page, its versions and reviews, categories.
+
+Anyone may read, signed in or not. A signed-in caller also sees the drafts of its tenants
+(a session: every tenant the user belongs to; an API token: its own tenant); row-level
+security enforces that in the database, so another tenant's draft reads as missing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import ContainerDep, OptionalPrincipalDep, Principal, WaitForDep, await_read_model
+from api.errors import PROBLEMS, ProblemError
+from api.schemas_catalogue import (
+    CategoriesPublic,
+    CategoryCount,
+    Facets,
+    ReviewPublic,
+    ReviewsPage,
+    ServiceHit,
+    ServicePublic,
+    ServicesPage,
+    VersionPublic,
+    VersionsPublic,
+)
+from domain.marketplace.errors import ServiceNotFoundError
+from domain.marketplace.specs import RuntimeKind
+from domain.marketplace.values import Category, PricingModel
+from infra.container import Container
+from projections.catalogue import trigram_available
+from projections.catalogue_queries import (
+    InvalidReviewCursorError,
+    category_counts,
+    reviews_of,
+    service_detail,
+    versions_of,
+)
+from projections.catalogue_search import (
+    PRIOR_MEAN,
+    PRIOR_WEIGHT,
+    InvalidCursorError,
+    SearchParams,
+    Sort,
+    search,
+)
+from projections.directory import memberships_of
+
+READ_MODEL = "catalogue"
+NO_NUL = r"^[^\x00]*$"
+
+router = APIRouter(prefix="/api/v1", tags=["services"], responses=PROBLEMS)
+
+NamePath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="The service's name")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, pattern=NO_NUL, description="`next_cursor` of the previous page"),
+]
+
+#: Whether the database has pg_trgm, per database URL (the embedded server lacks it).
+_trigram: dict[str, bool] = {}
+
+
+def _has_trigram(container: Container) -> bool:
+    url = container.database_url
+    if url not in _trigram:
+        with container.db.scoped() as conn:
+            _trigram[url] = trigram_available(conn)
+    return _trigram[url]
+
+
+def tenants_of(container: Container, principal: Principal | None) -> list[UUID]:
+    """Whose drafts the caller may see: a token's tenant, or every tenant of a session's user."""
+    if principal is None:
+        return []
+    if principal.token is not None:
+        return [principal.token.tenant_id]
+    with container.db.scoped(user_id=principal.user_id) as conn:
+        return [m["tenant_id"] for m in memberships_of(conn, principal.user_id)]
+
+
+def _bad_cursor(error: ValueError) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation_failed",
+        f"cursor: {error}",
+        field="cursor",
+        errors=[{"field": "cursor", "message": str(error)}],
+    )
+
+
+def _tags(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(dict.fromkeys(t.strip().lower() for t in value.split(",") if t.strip()))
+
+
+@router.get("/services", summary="Search the catalogue", response_model=ServicesPage)
+def list_services(
+    principal: OptionalPrincipalDep,
+    container: ContainerDep,
+    wait_for: WaitForDep,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, pattern=NO_NUL, description="Words, partial words or Chinese text"),
+    ] = None,
+    category: Category | None = None,
+    tags: Annotated[
+        str | None,
+        Query(max_length=400, pattern=NO_NUL, description="Comma-separated; all must match"),
+    ] = None,
+    pricing: PricingModel | None = None,
+    runtime: RuntimeKind | None = None,
+    publisher: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="The publisher's slug")
+    ] = None,
+    featured: bool | None = None,
+    sort: Annotated[
+        Sort | None,
+        Query(description="Default: relevance with `q`, else rating (Bayesian average)"),
+    ] = None,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ServicesPage:
+    """Full-text and fuzzy search with filters, five sorts, cursor paging and facet counts."""
+    await_read_model(container, READ_MODEL, wait_for)
+    params = SearchParams(
+        q=q,
+        category=category.value if category else None,
+        tags=_tags(tags),
+        pricing=pricing.value if pricing else None,
+        runtime=runtime.value if runtime else None,
+        publisher=publisher,
+        featured=featured,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    tenant_ids = tenants_of(container, principal)
+    trigram = _has_trigram(container)
+    try:
+        with container.db.scoped(tenant_ids=tenant_ids) as conn:
+            result = search(conn, params, tenant_ids, trigram=trigram)
+    except InvalidCursorError as error:
+        raise _bad_cursor(error) from None
+    with_query = bool(params.query)
+    return ServicesPage(
+        data=[ServiceHit.of(row, with_query=with_query) for row in result.data],
+        next_cursor=result.next_cursor,
+        facets=Facets.model_validate(result.facets),
+        total=result.total,
+    )
+
+
+def _visible(conn: Any, name: str) -> dict[str, Any]:
+    service = service_detail(conn, name, prior=PRIOR_WEIGHT, prior_mean=PRIOR_MEAN)
+    if service is None:
+        raise ServiceNotFoundError(f"no service named {name!r}")
+    return service
+
+
+@router.get("/services/{name}", summary="Read a service", response_model=ServicePublic)
+def read_service(
+    name: NamePath, principal: OptionalPrincipalDep, container: ContainerDep, wait_for: WaitForDep
+) -> ServicePublic:
+    """The listing, publisher, rating histogram and the latest version to deploy."""
+    await_read_model(container, READ_MODEL, wait_for)
+    with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+        return ServicePublic.of(_visible(conn, name))
+
+
+@router.get(
+    "/services/{name}/versions", summary="List a service's versions", response_model=VersionsPublic
+)
+def list_service_versions(
+    name: NamePath, principal: OptionalPrincipalDep, container: ContainerDep, wait_for: WaitForDep
+) -> VersionsPublic:
+    """Every released version, newest first; yanked ones are flagged, with the reason."""
+    await_read_model(container, READ_MODEL, wait_for)
+    with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+        service = _visible(conn, name)
+        versions = versions_of(conn, service["id"])
+    return VersionsPublic(data=[VersionPublic.model_validate(v) for v in versions])
+
+
+@router.get(
+    "/services/{name}/reviews", summary="List a service's reviews", response_model=ReviewsPage
+)
+def list_service_reviews(
+    name: NamePath,
+    principal: OptionalPrincipalDep,
+    container: ContainerDep,
+    wait_for: WaitForDep,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ReviewsPage:
+    """Visible reviews, newest first, each with a "has deployed it" badge."""
+    await_read_model(container, READ_MODEL, wait_for)
+    try:
+        with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+            service = _visible(conn, name)
+            rows, next_cursor = reviews_of(conn, service["id"], cursor=cursor, limit=limit)
+    except InvalidReviewCursorError as error:
+        raise _bad_cursor(error) from None
+    return ReviewsPage(data=[ReviewPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/categories", summary="List the categories", response_model=CategoriesPublic)
+def list_categories(container: ContainerDep, wait_for: WaitForDep) -> CategoriesPublic:
+    """The twelve categories, each with its number of listed services."""
+    await_read_model(container, READ_MODEL, wait_for)
+    with container.db.scoped() as conn:
+        counts = category_counts(conn)
+    return CategoriesPublic(data=[CategoryCount.model_validate(c) for c in counts])

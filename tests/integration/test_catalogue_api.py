@@ -1,0 +1,166 @@
+"""The catalogue over HTTP: anonymous and signed-in callers, drafts, money, paging, 404s.
+
+The world (tests/integration/security_world.py): Alice owns team-a (and has tokens there),
+Bob owns team-b, Vic is a viewer in team-a. Services are recorded through the `Marketplace`
+application; every read goes through the live API with `wait_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from api.schemas_catalogue import (
+    CategoriesPublic,
+    ReviewsPage,
+    ServicePublic,
+    ServicesPage,
+    VersionsPublic,
+)
+from domain.marketplace.values import Category
+from tests.integration.catalogue_support import OWNER, draft, publish, release_body, review
+from tests.integration.security_world import World, assert_problem, bearer, ok
+
+ANONYMOUS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def listed(world: World) -> Iterator[int]:
+    """team-a lists `api-weather` and keeps `api-draft` in draft; team-b lists `api-time`."""
+    c = world.container
+    team_a = (c.tenancy.tenant_by_slug("team-a").id, "team-a")
+    team_b = (c.tenancy.tenant_by_slug("team-b").id, "team-b")
+    publish(
+        c,
+        "api-weather",
+        team_a,
+        runtime="docker",
+        description="Forecasts. 天气预报。",
+        tags=["weather"],
+        category="data",
+        pricing={"model": "FREEMIUM", "price_per_request": "0.0025", "free_calls_per_month": 100},
+    )
+    publish(c, "api-time", team_b, tags=["time"], category="productivity")
+    draft(c, "api-draft", team_a, description="Not ready for the weather yet.", tags=["weather"])
+    last = c.marketplace.release("api-draft", OWNER, "0.1.0", release_body())
+    for rating in (5, 4, 4):
+        last = review(c, "api-weather", rating, f"{rating} stars")
+    yield last.position
+
+
+def get(world: World, path: str, auth: dict[str, str], position: int, **params: Any) -> Any:
+    return world.http.get(path, params={"wait_for": position, **params}, headers=auth)
+
+
+def found(world: World, auth: dict[str, str], position: int, **params: Any) -> list[str]:
+    page = ServicesPage.model_validate(ok(get(world, "/api/v1/services", auth, position, **params)))
+    return [s.name for s in page.data]
+
+
+def test_anonymous_callers_see_listed_services_only(world: World, listed: int) -> None:
+    assert found(world, ANONYMOUS, listed, q="weather") == ["api-weather"]
+    assert set(found(world, ANONYMOUS, listed)) == {"api-weather", "api-time"}
+    r = get(world, "/api/v1/services/api-draft", ANONYMOUS, listed)
+    assert_problem(r, 404, "service.not_found")
+
+
+@pytest.mark.parametrize("who", ["alice", "vic", "a_token"])
+def test_the_publishing_tenant_sees_its_drafts(world: World, listed: int, who: str) -> None:
+    """Every member, with a session or with the tenant's API token."""
+    auth = bearer(world.a_token["token"]) if who == "a_token" else getattr(world, who)["auth"]
+    assert set(found(world, auth, listed, q="weather")) == {"api-weather", "api-draft"}
+    detail = ServicePublic.model_validate(
+        ok(get(world, "/api/v1/services/api-draft", auth, listed))
+    )
+    assert (detail.status, detail.publisher.slug) == ("draft", "team-a")
+    versions = ok(get(world, "/api/v1/services/api-draft/versions", auth, listed))
+    assert [v["version"] for v in versions["data"]] == ["0.1.0"]
+
+
+@pytest.mark.parametrize("who", ["bob", "b_token"])
+def test_other_tenants_do_not_see_the_drafts(world: World, listed: int, who: str) -> None:
+    auth = bearer(world.b_token["token"]) if who == "b_token" else world.bob["auth"]
+    assert found(world, auth, listed, q="weather") == ["api-weather"]
+    for path in ("", "/versions", "/reviews"):
+        r = get(world, f"/api/v1/services/api-draft{path}", auth, listed)
+        assert_problem(r, 404, "service.not_found")
+
+
+def test_a_bad_token_is_refused_even_where_anonymous_callers_are_welcome(world: World) -> None:
+    r = world.http.get("/api/v1/services", headers=bearer("not-a-token"))
+    assert_problem(r, 401)
+
+
+def test_the_service_page(world: World, listed: int) -> None:
+    body = ok(get(world, "/api/v1/services/api-weather", ANONYMOUS, listed))
+    assert body["pricing"] == {
+        "model": "FREEMIUM",
+        "price_per_request": "0.0025",  # a string: money is never a float
+        "free_calls_per_month": 100,
+        "currency": "USD",
+    }
+    assert body["rating"]["count"] == 3
+    assert body["rating"]["average"] == pytest.approx(13 / 3)
+    assert body["rating"]["histogram"] == {"1": 0, "2": 0, "3": 0, "4": 2, "5": 1}
+    assert body["latest_version"] == "1.0.0"
+    assert body["latest_release"]["runtime"]["kind"] == "docker"
+    assert body["latest_release"]["changelog"] == "First release."
+    assert body["publisher"] == {"slug": "team-a"}
+    assert body["deployment_count"] == 0
+    ServicePublic.model_validate(body)
+
+
+def test_reviews_are_paged_newest_first(world: World, listed: int) -> None:
+    path = "/api/v1/services/api-weather/reviews"
+    first = ReviewsPage.model_validate(ok(get(world, path, ANONYMOUS, listed, limit=2)))
+    assert [r.comment for r in first.data] == ["4 stars", "4 stars"]
+    assert first.next_cursor is not None
+    rest = ReviewsPage.model_validate(
+        ok(get(world, path, ANONYMOUS, listed, limit=2, cursor=first.next_cursor))
+    )
+    assert [r.comment for r in rest.data] == ["5 stars"]
+    assert rest.next_cursor is None
+    assert not any(r.has_deployed for r in first.data + rest.data)
+    r = get(world, path, ANONYMOUS, listed, cursor="garbage")
+    assert_problem(r, 422, "validation_failed")
+    assert r.json()["field"] == "cursor"
+
+
+def test_search_pages_carry_facets_total_and_a_cursor(world: World, listed: int) -> None:
+    body = ok(get(world, "/api/v1/services", ANONYMOUS, listed, limit=1, sort="newest"))
+    page = ServicesPage.model_validate(body)
+    assert page.total == 2 and len(page.data) == 1 and page.next_cursor
+    assert {f.value for f in page.facets.category} == {"data", "productivity"}
+    assert page.data[0].relevance is None
+    nxt = ok(
+        get(world, "/api/v1/services", ANONYMOUS, listed, sort="newest", cursor=page.next_cursor)
+    )
+    assert [s["name"] for s in nxt["data"]] == ["api-weather"]
+    r = get(world, "/api/v1/services", ANONYMOUS, listed, sort="rating", cursor=page.next_cursor)
+    assert_problem(r, 422, "validation_failed")
+    hits = ok(get(world, "/api/v1/services", ANONYMOUS, listed, q="天气", tags="weather"))
+    assert [s["name"] for s in hits["data"]] == ["api-weather"]
+    assert hits["data"][0]["relevance"] > 0
+
+
+def test_versions_are_listed_newest_first(world: World, listed: int) -> None:
+    body = VersionsPublic.model_validate(
+        ok(get(world, "/api/v1/services/api-weather/versions", ANONYMOUS, listed))
+    )
+    assert [(v.version, v.yanked) for v in body.data] == [("1.0.0", False)]
+
+
+def test_categories_count_listed_services(world: World, listed: int) -> None:
+    body = CategoriesPublic.model_validate(ok(get(world, "/api/v1/categories", ANONYMOUS, listed)))
+    assert [c.category for c in body.data] == list(Category)
+    counts = {c.category.value: c.count for c in body.data}
+    assert counts["data"] == 1 and counts["productivity"] == 1
+    assert counts["other"] == 0  # the draft is in "other" and does not count
+
+
+def test_unknown_services_are_404_problems(world: World, listed: int) -> None:
+    for path in ("", "/versions", "/reviews"):
+        r = get(world, f"/api/v1/services/no-such-service{path}", world.alice["auth"], listed)
+        assert_problem(r, 404, "service.not_found")

@@ -20,6 +20,11 @@ class AuthSettings(BaseModel):
     platform_admins: list[str] = Field(default_factory=list)
 
 
+class RuntimeSettings(BaseModel):
+    #: Hosts a remote MCP server may live on although they resolve to internal addresses.
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
 class MailSettings(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -55,6 +60,7 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -195,3 +197,24 @@ class Api:
             **tokens,
             "auth": {"Authorization": f"Bearer {tokens['access_token']}"},
         }
+
+
+@contextmanager
+def mcp_http_server(module: str = "tests.mcp_servers.weather_http") -> Iterator[str]:
+    """A real MCP server process on a free loopback port; yields its streamable-HTTP URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module, str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{module} did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -7,7 +7,7 @@ import typer
 from infra.container import build_container
 from infra.logging import configure_logging
 from infra.settings import Settings
-from workers import cli_audit, cli_projections
+from workers import cli_audit, cli_catalog, cli_projections
 
 app = typer.Typer(
     help="Operate MCPS.ONE: serve it, run its workers, replay and audit its event log.",
@@ -15,6 +15,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_catalog.app, name="catalog")
 app.command("replay")(cli_projections.replay_command)
 app.command("projections")(cli_projections.projections_command)
 
@@ -96,14 +97,17 @@ def project(
 
 @app.command()
 def migrate() -> None:
-    """Create the event store, the app role and every read model's schema (idempotent).
+    """Create the event store, the app role and every read model's schema, and seed the
+    template library (idempotent).
 
     Example: `mcps-server migrate`
     """
     from projections.registry import create_all
+    from workers.catalog import seed_templates
 
     container = build_container(Settings())
     create_all(container.db)
+    seed_templates(container.marketplace)
     container.close()
     typer.echo("migrated")
 

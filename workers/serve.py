@@ -12,6 +12,7 @@ from infra.clickhouse import clickhouse_client
 from infra.container import Container
 from projections.activity import ActivitySink
 from projections.registry import all_projections, create_all
+from workers.catalog import seed_templates
 from workers.projector import SinkProjector, start_log_projectors
 
 log = logging.getLogger("mcps.serve")
@@ -23,6 +24,8 @@ def serve(container: Container, *, embedded: bool) -> None:
     settings = container.settings
     stop = threading.Event()
     if embedded:
+        seeded = seed_templates(container.marketplace)
+        log.info("template library: %s", ", ".join(f"{s.name} {s.outcome}" for s in seeded))
         start_log_projectors(container.events, container.db, all_projections(), stop)
         sink = ActivitySink(clickhouse_client(settings.clickhouse_url, settings.home), container.db)
         sink.create()

@@ -24,6 +24,7 @@ from api.schemas import CommandAccepted
 from api.schemas_services import (
     Deprecation,
     Featuring,
+    Introspection,
     ReviewCreate,
     ReviewRemoval,
     ServiceCreate,
@@ -34,10 +35,12 @@ from api.schemas_services import (
 )
 from domain.marketplace import server_json
 from domain.marketplace.application import Acting
+from domain.marketplace.errors import ServicePermissionError
 from domain.marketplace.services import McpService
 from domain.shared.context import tenant_id_var
 from domain.tenancy.errors import TenantNotFoundError
 from infra.container import Container
+from infra.mcp.introspect import IntrospectionError, introspect
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"], responses=PROBLEMS)
 
@@ -48,14 +51,19 @@ VersionPath = Path(min_length=1, max_length=128, description="A released version
 def acting(
     container: Container, principal: Principal | None, publisher_id: UUID, *, change: bool = True
 ) -> Acting:
-    """The caller as the publishing tenant sees them; a suspended tenant changes nothing."""
-    tenant = container.tenancy.tenant(publisher_id)
-    if change and effective_role(tenant, principal) is not None:
+    """The caller as the publishing tenant sees them; a suspended tenant changes nothing.
+
+    The platform's own templates have a publisher no one is a member of.
+    """
+    platform_admin = is_platform_admin(container, principal)
+    try:
+        tenant = container.tenancy.tenant(publisher_id)
+    except TenantNotFoundError:
+        return Acting(role=None, platform_admin=platform_admin)
+    role = effective_role(tenant, principal)
+    if change and role is not None:
         tenant.require_active()
-    return Acting(
-        role=effective_role(tenant, principal),
-        platform_admin=is_platform_admin(container, principal),
-    )
+    return Acting(role=role, platform_admin=platform_admin)
 
 
 def _acting_on(
@@ -149,6 +157,47 @@ def yank_version(
     """New deployments skip it; running ones keep it until they upgrade."""
     who = _acting_on(container, principal, name)
     return accepted(response, container.marketplace.yank(name, who, version, body.reason))
+
+
+@router.post(
+    "/{name}/versions/{version}/introspect",
+    summary="List a version's tools by running it",
+    response_model=Introspection,
+)
+def introspect_tools(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    name: str = NamePath,
+    version: str = VersionPath,
+) -> Introspection:
+    """Starts the server once (installing its pinned package if needed, or connecting to its
+    remote URL, which must not be an internal address), runs `initialize` and `tools/list`,
+    and records the tools on the version. Can take a minute on a first install.
+    """
+    who = _acting_on(container, principal, name)
+    service = container.marketplace.visible_service(name, who)
+    if not (who.may_edit() or who.platform_admin):
+        raise ServicePermissionError("only the publisher's owners and admins, or operators")
+    settings = container.settings
+    release = service.release_of(version)
+    try:
+        found = introspect(
+            release["runtime"],
+            release["config_schema"],
+            settings.home,
+            allowed_hosts=settings.runtime.allowed_hosts,
+            trusted=who.platform_admin,
+        )
+    except IntrospectionError as error:
+        raise ProblemError(
+            422, "service.introspection_failed", str(error), field="version"
+        ) from None
+    result = container.marketplace.record_introspection(
+        name, version, found.tools, found.server_info
+    )
+    return Introspection(
+        version=version, server=found.server_info, tools=found.tools, position=result.position
+    )
 
 
 @router.post("/{name}/publish", summary="Publish a service", response_model=CommandAccepted)

@@ -97,6 +97,8 @@ def check_runtime(runtime: dict[str, Any], config_schema: dict[str, Any]) -> dic
             raise _fail(
                 "a process runtime needs a command (no spaces; args go in args)", "runtime.command"
             )
+        if "package" in spec and "/" in command:
+            raise _fail("with a package, command names one of its executables", "runtime.command")
         spec["command"] = command
     properties = set((config_schema.get("properties") or {}).keys())
     spec["args"] = _check_args(runtime.get("args") or [], properties)
@@ -207,3 +209,33 @@ def check_tools(tools: Any) -> list[dict[str, Any]]:
         schema = check_json_schema(schema, f"tools.{i}.input_schema")
         canonical.append({"name": name, "description": description, "input_schema": schema})
     return canonical
+
+
+def config_values(config_schema: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration with the schema's defaults filled in for what was not given."""
+    properties = config_schema.get("properties") or {}
+    values = {
+        k: p["default"] for k, p in properties.items() if isinstance(p, dict) and "default" in p
+    }
+    return values | config
+
+
+def render(runtime: dict[str, Any], values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Args and env with every `{{config.NAME}}` replaced; a missing value becomes empty."""
+
+    def fill(text: str) -> str:
+        return PLACEHOLDER.sub(lambda m: _as_text(values.get(m.group(1))), text)
+
+    args = [fill(a) for a in runtime.get("args") or []]
+    env = {k: fill(v) for k, v in (runtime.get("env") or {}).items()}
+    return args, env
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

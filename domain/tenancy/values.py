@@ -57,6 +57,7 @@ RESERVED_SLUGS = frozenset(
         "logout",
         "me",
         "mcp",
+        "mcps",
         "new",
         "root",
         "settings",

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.deployments.errors import DeploymentStateError
-from domain.deployments.values import Desired, Health, Status
+from domain.deployments.values import Desired, Health, Status, derive_status
 from domain.shared.aggregate import BaseAggregate, deterministic_id
 
 #: Crashes in a row (without a healthy instance in between) before the deployment fails.
@@ -134,7 +134,11 @@ class Deployment(BaseAggregate):
     ) -> None:
         self.service_id = service_id
         self.service_name = service_name
-        self.release: dict[str, Any] = {"version": version, "runtime": runtime, "config_schema": config_schema}
+        self.release: dict[str, Any] = {
+            "version": version,
+            "runtime": runtime,
+            "config_schema": config_schema,
+        }
         self.config = config
         self.replicas = replicas
         self.desired = Desired.RUNNING
@@ -160,18 +164,10 @@ class Deployment(BaseAggregate):
 
     @property
     def status(self) -> Status:
-        if self.deleted:
-            return Status.DELETED
-        if self.error is not None:
-            return Status.FAILED
-        if self.desired is Desired.STOPPED:
-            return Status.STOPPED if not self.instances else Status.PENDING
-        healthy = len(self.healthy_instances())
-        if healthy >= self.replicas:
-            return Status.RUNNING
-        if healthy > 0 or self.ever_healthy:
-            return Status.DEGRADED
-        return Status.PENDING
+        healths = [inst["health"] for inst in self.instances.values()]
+        return derive_status(
+            self.desired, self.error is not None, self.replicas, healths, self.ever_healthy
+        )
 
     def require_live(self) -> None:
         if self.deleted:

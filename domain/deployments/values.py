@@ -52,3 +52,25 @@ def check_replicas(replicas: int, plan: Plan, field: str = "replicas") -> int:
             f"the {plan.value} plan allows at most {limit} replicas", field=field, limit=limit
         )
     return replicas
+
+
+def derive_status(
+    desired: Desired,
+    failed: bool,
+    replicas: int,
+    healths: list[str],
+    ever_healthy: bool,
+) -> Status:
+    """One rule for the aggregate and the read model: from desired state and instance health."""
+    if desired is Desired.DELETED:
+        return Status.DELETED
+    if failed:
+        return Status.FAILED
+    if desired is Desired.STOPPED:
+        return Status.STOPPED if not healths else Status.PENDING
+    healthy = healths.count(Health.HEALTHY.value)
+    if healthy >= replicas:
+        return Status.RUNNING
+    if healthy > 0 or ever_healthy:
+        return Status.DEGRADED
+    return Status.PENDING

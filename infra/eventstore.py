@@ -10,6 +10,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.utils import get_topic
 
 from domain.shared.application import BaseApplication
 from domain.shared.sealed import Sealer
@@ -17,6 +18,7 @@ from domain.tenancy.application import Tenancy
 from infra.database import Database, PgTarget
 from infra.group_commit import GroupCommitter
 from infra.passwords import Argon2Hasher
+from infra.recorder import OneTripRecorder
 from infra.settings import Settings
 
 EVENTS_TABLE = "mcps_events"
@@ -45,14 +47,17 @@ class EventStore:
         return self.recorder.max_notification_id() or 0
 
     def close(self) -> None:
+        self.recorder.close()
         self.store.close()
 
 
 def eventsourcing_env(settings: Settings, database_url: str) -> dict[str, str]:
     target = PgTarget.parse(database_url)
-    return target.eventsourcing_env(
+    env = target.eventsourcing_env(
         lock_timeout=settings.postgres_lock_timeout_seconds, pool_size=settings.postgres_pool_size
     )
+    env["APPLICATION_RECORDER_TOPIC"] = get_topic(OneTripRecorder)
+    return env
 
 
 def open_event_store(settings: Settings, database_url: str) -> EventStore:

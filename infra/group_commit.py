@@ -1,10 +1,14 @@
 """Group commit: concurrent commands share one event-store transaction.
 
-The library serialises writers with a table lock, which caps single-event transactions near
-2.5k/s on this hardware. Here the first waiting caller becomes the leader, takes every command
-queued so far, and inserts them in one transaction; each caller still gets its own outcome: if
-the shared insert hits a conflict, the batch is retried one command at a time so that only the
-commands that really conflict fail.
+The store serialises writers with a table lock, so one insert transaction runs at a time and
+each costs a round trip and an fsync. Here the first waiting caller becomes the leader, takes
+every command queued so far, and inserts them in one transaction; when that commits it hands
+the lead to the first command that queued meanwhile, and goes back to its caller. Each caller
+still gets its own outcome: if the shared insert hits a conflict, the batch is retried one
+command at a time so that only the commands that really conflict fail.
+
+Callers encode their events before queueing and build their recordings after waking, so the
+leader's time between two inserts is spent on the insert alone.
 """
 
 from __future__ import annotations
@@ -15,27 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 MAX_BATCH = 256
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
-    app: Any
-    processing_event: ProcessingEvent[Any]
+    recorder: Any
+    stored: list[StoredEvent]
+    wake: threading.Event = field(default_factory=threading.Event)
+    batch: list[_Pending] | None = None  # set when this command is to lead a batch
     done: bool = False
-    recordings: Sequence[Recording[Any]] = ()
+    notification_ids: Sequence[int] = ()
     error: BaseException | None = None
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.size = len(self.processing_event.events)
 
 
 class GroupCommitter:
     def __init__(self, max_batch: int = MAX_BATCH) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = False
         self._max_batch = max_batch
@@ -43,43 +45,71 @@ class GroupCommitter:
         self.commands = 0
 
     def record(self, app: Any, processing_event: ProcessingEvent[Any]) -> Sequence[Recording[Any]]:
-        pending = _Pending(app, processing_event)
-        with self._cond:
+        events = processing_event.events
+        pending = _Pending(app.recorder, [app.mapper.to_stored_event(e) for e in events])
+        with self._lock:
             self._queue.append(pending)
-            while self._leading and not pending.done:
-                self._cond.wait()
-            if not pending.done:
+            if not self._leading:
                 self._leading = True
-        while not pending.done:
-            with self._cond:
-                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            self._commit(batch)
-            with self._cond:
-                if pending.done:
-                    self._leading = False
-                    self._cond.notify_all()
+                pending.batch = self._take()
+        if pending.batch is None:
+            pending.wake.wait()  # until our batch is done, or we are to lead one
+        if pending.batch is not None:
+            self._lead(pending.batch)
         if pending.error is not None:
             raise pending.error
-        return pending.recordings
+        return [
+            Recording(event, _notification(stored, notification_id))
+            for event, stored, notification_id in zip(
+                events, pending.stored, pending.notification_ids, strict=True
+            )
+        ]
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _lead(self, batch: list[_Pending]) -> None:
+        """Commit a batch, then hand a new one to the first command that queued meanwhile."""
+        with self._lock:  # commands that queued while we were woken ride along
+            batch.extend(self._take(batch))
         try:
-            if len(batch) == 1:
-                self._commit_one(batch[0])
-            else:
-                self._commit_many(batch)
+            self._commit(batch)
         finally:
-            with self._cond:
+            with self._lock:
                 for pending in batch:
                     pending.done = True
                 self.batches += 1
                 self.commands += len(batch)
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.batch = self._take()
+                else:
+                    successor = None
+                    self._leading = False
+            if successor is not None:
+                successor.wake.set()  # first, so that the next insert starts at once
+            for pending in batch:
+                pending.wake.set()
 
-    def _commit_many(self, batch: list[_Pending]) -> None:
-        store = batch[0].app.events
-        events = [e for p in batch for e in p.processing_event.events]
+    def _take(self, batch: list[_Pending] | None = None) -> list[_Pending]:
+        """Queued commands for the same store as `batch` (else the head's), up to max_batch."""
+        if not self._queue:
+            return []
+        recorder = (batch or self._queue)[0].recorder
+        room = self._max_batch - len(batch or ())
+        taken, rest = [], []
+        for pending in self._queue:
+            if pending.recorder is recorder and len(taken) < room:
+                taken.append(pending)
+            else:
+                rest.append(pending)
+        self._queue = rest
+        return taken
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        if len(batch) == 1:
+            self._commit_one(batch[0])
+            return
+        stored = [s for pending in batch for s in pending.stored]
         try:
-            recordings = store.put(events)
+            notification_ids = batch[0].recorder.insert_events(stored)
         except IntegrityError:
             for pending in batch:
                 self._commit_one(pending)
@@ -90,12 +120,23 @@ class GroupCommitter:
             return
         start = 0
         for pending in batch:
-            pending.recordings = recordings[start : start + pending.size]
-            start += pending.size
+            end = start + len(pending.stored)
+            pending.notification_ids = notification_ids[start:end]
+            start = end
 
     @staticmethod
     def _commit_one(pending: _Pending) -> None:
         try:
-            pending.recordings = pending.app.events.put(pending.processing_event.events)
+            pending.notification_ids = pending.recorder.insert_events(pending.stored) or ()
         except BaseException as error:
             pending.error = error
+
+
+def _notification(stored: StoredEvent, notification_id: int) -> Notification:
+    return Notification(
+        id=notification_id,
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=stored.state,
+    )

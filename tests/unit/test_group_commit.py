@@ -77,7 +77,7 @@ def wait_for(check: Callable[[], bool]) -> None:
 
 def queued(committer: GroupCommitter) -> int:
     # The committer exposes only its totals; its queue length is how we know everyone waits.
-    with committer._cond:
+    with committer._lock:
         return len(committer._queue)
 
 

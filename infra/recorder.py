@@ -1,0 +1,161 @@
+"""The event store's recorder: the library's table-locked insert, in one round trip.
+
+eventsourcing's `PostgresApplicationRecorder` takes `LOCK TABLE ... IN EXCLUSIVE MODE` before
+it inserts, so notification ids commit in the order they were issued and a reader tailing the
+log never passes a gap that fills in later. It sends BEGIN, `SET LOCAL lock_timeout`, the LOCK,
+NOTIFY, the INSERT and COMMIT over a pooled connection: several round trips, each one waited
+for while the lock is held and every other writer queues behind it.
+
+This recorder does the same things in the same transaction, with the same finite lock timeout,
+and commits before it returns (synchronous_commit stays on): it only sends them as one call of
+a server-side function, over connections kept for writing. A duplicate
+(originator_id, originator_version) still raises eventsourcing's `IntegrityError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from eventsourcing import persistence
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
+
+# psycopg's errors as eventsourcing's, most specific first (what the library's pool does).
+_TRANSLATED: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
+    (psycopg.InterfaceError, persistence.InterfaceError),
+    (psycopg.OperationalError, persistence.OperationalError),
+    (psycopg.DataError, persistence.DataError),
+    (psycopg.IntegrityError, persistence.IntegrityError),
+    (psycopg.InternalError, persistence.InternalError),
+    (psycopg.ProgrammingError, persistence.ProgrammingError),
+    (psycopg.NotSupportedError, persistence.NotSupportedError),
+    (psycopg.DatabaseError, persistence.DatabaseError),
+    (psycopg.Error, persistence.PersistenceError),
+)
+
+# Connections kept for writing. Two: while one insert commits, the next can already wait at the
+# table lock inside the server instead of a round trip away.
+WRITERS = 2
+
+_CREATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.{function}(
+    p_ids {id_type}[], p_versions bigint[], p_topics text[], p_states bytea[], p_lock_timeout text
+) RETURNS SETOF bigint LANGUAGE plpgsql AS $body$
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
+    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;
+    NOTIFY {channel};
+    RETURN QUERY
+        INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)
+        SELECT * FROM unnest(p_ids, p_versions, p_topics, p_states)
+        RETURNING notification_id;
+END
+$body$
+"""
+
+
+class OneTripRecorder(PostgresApplicationRecorder):
+    """Inserts a batch of events (lock, notify, insert, commit) in one round trip."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        function = f"{events_table_name}_insert"
+        self.check_identifier_length(function)
+        schema = Identifier(datastore.schema)
+        id_type = SQL(datastore.originator_id_type)  # validated by the datastore: uuid or text
+        self.sql_create_statements.append(
+            SQL(_CREATE_FUNCTION).format(
+                schema=schema,
+                function=Identifier(function),
+                id_type=id_type,
+                table=Identifier(events_table_name),
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self._insert_call = (
+            SQL(
+                "SELECT * FROM {schema}.{function}("
+                "%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], %s)"
+            )
+            .format(schema=schema, function=Identifier(function), id_type=id_type)
+            .as_bytes()
+        )
+        self._lock_timeout = f"{datastore.lock_timeout}s"
+        self._idle: list[psycopg.Cursor[Any]] = []
+        self._idle_lock = threading.Lock()
+        self._writers = threading.BoundedSemaphore(WRITERS)
+
+    @retry((persistence.InterfaceError, persistence.OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        # Array literals written here: psycopg's list adaptation inspects every element (36 us
+        # a call against 9 us for these strings, measured); numbers and hex need no quoting.
+        params = (
+            _array(_quoted(str(e.originator_id)) for e in stored_events),
+            _array(str(e.originator_version) for e in stored_events),
+            _array(_quoted(e.topic) for e in stored_events),
+            _array(f"\\\\x{e.state.hex()}" for e in stored_events),
+            self._lock_timeout,
+        )
+        with self._writing() as cursor:
+            rows = cursor.execute(self._insert_call, params, prepare=True).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for cursor in idle:
+            cursor.connection.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A writer connection of our own: no pool checkout, no liveness probe; a broken one
+        is dropped, and the library's retry of `insert_events` connects a new one."""
+        with self._writers:
+            with self._idle_lock:
+                cursor = self._idle.pop() if self._idle else None
+            try:
+                if cursor is None:
+                    cursor = self._connect().cursor()
+                yield cursor
+            except psycopg.Error as error:
+                raise _translated(error) from error
+            finally:
+                if cursor is not None and not cursor.connection.closed:
+                    if cursor.connection.broken:
+                        cursor.connection.close()
+                    else:
+                        with self._idle_lock:
+                            self._idle.append(cursor)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pool = self.datastore.pool
+        kwargs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
+        return psycopg.Connection.connect(
+            pool.conninfo, autocommit=True, connect_timeout=max(1, round(pool.timeout)), **kwargs
+        )
+
+
+def _array(elements: Iterable[str]) -> str:
+    return "{" + ",".join(elements) + "}"
+
+
+def _quoted(text: str) -> str:
+    """An array element in double quotes, as the array input syntax escapes it."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _translated(error: psycopg.Error) -> persistence.PersistenceError:
+    for theirs, ours in _TRANSLATED:
+        if isinstance(error, theirs):
+            return ours(str(error))
+    return persistence.PersistenceError(str(error))  # unreachable: psycopg.Error is last

@@ -4,13 +4,9 @@ Modes, each at every client count, for `--seconds` each, `--repeats` times (medi
 
 * raw          baseline: single-row INSERT transactions (bigserial + bytea of the event's size),
                psycopg, autocommit, one connection per client thread, into the same database.
-* save         one new `ApiToken` aggregate via `tenancy.commit()`, through the group committer.
-* save-nogc    the same with `committer=None`: the library's own one-transaction-per-save path.
-* save-noping  `save` on a store opened with `POSTGRES_PRE_PING=n` (what-if for the proposed
-               change: the pool's per-checkout liveness probe costs a round trip per command).
-* save-1trip   `save` through a store whose recorder inserts with ONE round trip: a plpgsql
-               function that takes the same table lock, NOTIFYs and INSERTs (what-if for the
-               proposed change; its own group committer).
+* save         one new `ApiToken` aggregate via `tenancy.commit()`, through the group committer
+               (the store's recorder inserts a batch with one round trip: `infra/recorder.py`).
+* save-nogc    the same with `committer=None`: one insert transaction per save.
 * issue        the full `Tenancy.issue_token` command (loads the tenant, then saves), group commit.
 * issue-nogc   the same without group commit.
 * http         `POST /api/v1/tenants/{slug}/tokens` on the live uvicorn server (httpx clients in
@@ -30,7 +26,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 from bench.common import (
     RunResult,
@@ -42,43 +37,12 @@ from bench.common import (
     run_clients,
     seed_owner,
 )
-from domain.shared.application import BaseApplication
 from domain.tenancy.tokens import ApiToken
 from domain.tenancy.values import Scope
 from infra.container import Container
-from infra.eventstore import eventsourcing_env
-from infra.group_commit import GroupCommitter
 from tests.support import live_server
 
-ALL_MODES = ("raw", "save", "save-nogc", "save-noping", "save-1trip", "issue", "issue-nogc", "http")
-
-
-class OneTripRecorder(PostgresApplicationRecorder):
-    """What-if: the library's LOCK + NOTIFY + INSERT, in one function, in one round trip."""
-
-    def create_function(self) -> None:
-        row_type = self.stored_event_type_name
-        with self.datastore.get_connection() as conn:
-            conn.execute(
-                f"CREATE OR REPLACE FUNCTION mcps_put_events(events {row_type}[])"
-                " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
-                f" SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s';"
-                f" LOCK TABLE {self.events_table_name} IN EXCLUSIVE MODE;"
-                f" NOTIFY {self.channel_name};"
-                f" RETURN QUERY INSERT INTO {self.events_table_name}"
-                " (originator_id, originator_version, topic, state)"
-                " SELECT originator_id, originator_version, topic, state FROM unnest(events)"
-                " RETURNING notification_id; END $$"
-            )
-
-    def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute("SELECT * FROM mcps_put_events(%s)", (rows,), prepare=True)
-            return [r["mcps_put_events"] for r in curs.fetchall()]
+ALL_MODES = ("raw", "save", "save-nogc", "issue", "issue-nogc", "http")
 
 
 def event_size(container: Container, owner_id: Any, tenant_id: Any) -> int:
@@ -134,19 +98,6 @@ def run_mode(
 
         def make(_: int) -> Callable[[], Any]:
             return lambda: tenancy.commit(new_token(owner_id, tenant_id))
-
-    elif mode == "save-noping":
-        app = ctx["noping_app"]
-
-        def make(_: int) -> Callable[[], Any]:
-            return lambda: app.commit(new_token(owner_id, tenant_id))
-
-    elif mode == "save-1trip":
-        app = ctx["onetrip_app"]
-        committer = app.committer
-
-        def make(_: int) -> Callable[[], Any]:
-            return lambda: app.commit(new_token(owner_id, tenant_id))
 
     elif mode in ("issue", "issue-nogc"):
 
@@ -213,20 +164,6 @@ def main(argv: list[str] | None = None) -> None:
                 "CREATE TABLE bench_raw (id bigserial PRIMARY KEY, originator_id uuid NOT NULL,"
                 " payload bytea NOT NULL)"
             )
-        env = {**eventsourcing_env(container.settings, container.database_url)}
-        env["POSTGRES_PRE_PING"] = "n"
-        # Shares the container's committer so the batch statistics below stay meaningful.
-        ctx["noping_app"] = BaseApplication(env, committer=container.events.committer)
-        onetrip = OneTripRecorder(
-            container.events.recorder.datastore,
-            events_table_name=container.events.recorder.events_table_name,
-        )
-        onetrip.create_function()
-        ctx["onetrip_app"] = BaseApplication(
-            eventsourcing_env(container.settings, container.database_url),
-            recorder=onetrip,
-            committer=GroupCommitter(),
-        )
         log(f"event state size {ctx['size']} bytes; modes {modes}; clients {client_counts}")
         started = time.perf_counter()
 
@@ -247,8 +184,6 @@ def main(argv: list[str] | None = None) -> None:
                             f" errors {r.errors}" + (f" ({r.first_error})" if r.errors else "")
                         )
 
-        ctx["noping_app"].close()
-        ctx["onetrip_app"].close()
         log(f"total {time.perf_counter() - started:.0f} s")
 
     print(

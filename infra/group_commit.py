@@ -24,11 +24,19 @@ from eventsourcing.persistence import IntegrityError, Notification, Recording, S
 MAX_BATCH = 256
 
 
+def _taken_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Pending:
     recorder: Any
     stored: list[StoredEvent]
-    wake: threading.Event = field(default_factory=threading.Event)
+    # A lock taken at creation is the cheapest one-shot signal: the waiter blocks acquiring it
+    # again, the leader releases it (threading.Event builds a Condition around the same).
+    wake: threading.Lock = field(default_factory=_taken_lock)
     batch: list[_Pending] | None = None  # set when this command is to lead a batch
     done: bool = False
     notification_ids: Sequence[int] = ()
@@ -53,7 +61,7 @@ class GroupCommitter:
                 self._leading = True
                 pending.batch = self._take()
         if pending.batch is None:
-            pending.wake.wait()  # until our batch is done, or we are to lead one
+            pending.wake.acquire()  # until our batch is done, or we are to lead one
         if pending.batch is not None:
             self._lead(pending.batch)
         if pending.error is not None:
@@ -84,9 +92,9 @@ class GroupCommitter:
                     successor = None
                     self._leading = False
             if successor is not None:
-                successor.wake.set()  # first, so that the next insert starts at once
-            for pending in batch:
-                pending.wake.set()
+                successor.wake.release()  # first, so that the next insert starts at once
+            for pending in batch[1:]:  # batch[0] is this leader, awake
+                pending.wake.release()
 
     def _take(self, batch: list[_Pending] | None = None) -> list[_Pending]:
         """Queued commands for the same store as `batch` (else the head's), up to max_batch."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -34,25 +37,68 @@ class AuditProjection(Projection):
     policies = {"audit_view": TENANT_POLICY}
 
     def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
-        e: Any = envelope.event
         cur.execute(
-            f"INSERT INTO {s}.audit_view (position, tenant_id, actor, event_type, aggregate_id,"
-            " aggregate_version, occurred_at, request_id, correlation_id, client_ip, data)"
+            f"INSERT INTO {s}.audit_view ({_COLUMNS})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                envelope.notification_id,
-                getattr(e, "tenant_id", None),
-                getattr(e, "actor", "system:unknown"),
-                type_name(e),
-                e.originator_id,
-                e.originator_version,
-                e.timestamp,
-                getattr(e, "request_id", None),
-                getattr(e, "correlation_id", None),
-                getattr(e, "client_ip", None),
-                Jsonb(public_payload(e)),
-            ],
+            audit_row(envelope),
         )
+
+    def apply_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """The batch streams into a temporary table with COPY, then one INSERT moves it over,
+        skipping rows already there as `apply` does: a round trip and a statement per batch,
+        where one INSERT per event cost the server ~50 µs each."""
+        incoming = f"{s}_audit_incoming"
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {incoming} (LIKE {s}.audit_view)"
+            " ON COMMIT DELETE ROWS"
+        )
+        _copy_rows(cur, incoming, envelopes)
+        cur.execute(
+            f"INSERT INTO {s}.audit_view ({_COLUMNS}) SELECT {_COLUMNS} FROM {incoming}"
+            " ON CONFLICT DO NOTHING"
+        )
+
+    def load_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """A replay's rows are all new, so they COPY straight into the view."""
+        _copy_rows(cur, f"{s}.audit_view", envelopes)
+
+
+_COLUMNS = (
+    "position, tenant_id, actor, event_type, aggregate_id, aggregate_version, occurred_at,"
+    " request_id, correlation_id, client_ip, data"
+)
+
+
+def _copy_rows(cur: Cursor, table: str, envelopes: Sequence[Envelope]) -> None:
+    with cur.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN") as copy:
+        for envelope in envelopes:
+            copy.write_row(audit_row(envelope))
+
+
+def audit_row(envelope: Envelope) -> tuple[Any, ...]:
+    """The audit view's row for one event, in `_COLUMNS` order."""
+    e: Any = envelope.event
+    return (
+        envelope.notification_id,
+        getattr(e, "tenant_id", None),
+        getattr(e, "actor", "system:unknown"),
+        type_name(e),
+        e.originator_id,
+        e.originator_version,
+        e.timestamp,
+        getattr(e, "request_id", None),
+        getattr(e, "correlation_id", None),
+        getattr(e, "client_ip", None),
+        Jsonb(public_payload(e), dumps=_dumps),
+    )
+
+
+def _dumps(payload: Any) -> bytes | str:
+    """orjson where it can (a third of `json.dumps`' time); jsonb stores the same value."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # e.g. integers beyond 64 bits, which `json` still writes
+        return json.dumps(payload)
 
 
 @dataclass(frozen=True)

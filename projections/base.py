@@ -24,6 +24,8 @@ from infra.database import APP_ROLE
 Cursor = psycopg.Cursor[dict[str, Any]]
 
 LOG_SOURCE = "log"
+#: One writer per projection at a time (a transaction-scoped advisory lock on its name).
+LOCK_PROJECTION = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS {s}.tracking (
@@ -104,6 +106,27 @@ class Projection(ABC):
 
     # --- applying ------------------------------------------------------------------------
 
+    def apply_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """Write what a run of events means, in log order; override to write them in bulk.
+
+        `apply_batch` calls it once per batch with the events that passed the version check
+        and that this projection wants. By default each goes through `apply`.
+        """
+        for envelope in envelopes:
+            self.apply(cur, s, envelope)
+
+    @property
+    def applies_per_event(self) -> bool:
+        """True unless the projection writes batches itself (overrides `apply_many`): only
+        then do its many small statements gain from psycopg's pipeline mode."""
+        return type(self).apply_many is Projection.apply_many
+
+    def load_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """`apply_many` into a schema a replay is filling from position 0 (see
+        `projections.bulk_load`): its tables hold only earlier events of the same log, so a
+        projection may use COPY, which cannot skip conflicting rows. By default, `apply_many`."""
+        self.apply_many(cur, s, envelopes)
+
     def apply_batch(
         self,
         conn: psycopg.Connection[Any],
@@ -113,29 +136,38 @@ class Projection(ABC):
     ) -> int:
         """Apply a batch and record where it ends, in one transaction; returns events applied."""
         s = schema or self.name
-        applied_count = 0
         with conn.transaction(), conn.cursor() as cur:
             # One writer per projection at a time: the replay swap takes the same lock.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.name])
+            cur.execute(LOCK_PROJECTION, [self.name])
             versions = _load_versions(cur, s, {e.event.originator_id for e in envelopes})
-            changed: dict[UUID, int] = {}
-            for envelope in envelopes:
-                event = envelope.event
-                seen = changed.get(event.originator_id, versions.get(event.originator_id, 0))
-                if event.originator_version <= seen:
-                    continue  # redelivered: already in the rows
-                changed[event.originator_id] = event.originator_version
-                if self.wants(event):
-                    self.apply(cur, s, envelope)
-                    applied_count += 1
-            if changed:
-                cur.executemany(
-                    f"INSERT INTO {s}.applied (originator_id, version) VALUES (%s, %s) "
-                    "ON CONFLICT (originator_id) DO UPDATE SET version = EXCLUDED.version",
-                    list(changed.items()),
-                )
-            _save_positions(cur, s, positions)
-        return applied_count
+            return self.write_batch(cur, s, envelopes, positions, versions)
+
+    def write_batch(
+        self,
+        cur: Cursor,
+        s: str,
+        envelopes: Sequence[Envelope],
+        positions: dict[tuple[str, int], int],
+        versions: dict[UUID, int],
+    ) -> int:
+        """`apply_batch` inside a transaction the caller holds, with `LOCK_PROJECTION` taken
+        and each aggregate's applied version read (the log projector reads them with the
+        events); returns events applied."""
+        changed: dict[UUID, int] = {}
+        fresh: list[Envelope] = []
+        for envelope in envelopes:
+            event = envelope.event
+            seen = changed.get(event.originator_id, versions.get(event.originator_id, 0))
+            if event.originator_version <= seen:
+                continue  # redelivered: already in the rows
+            changed[event.originator_id] = event.originator_version
+            if self.wants(event):
+                fresh.append(envelope)
+        if fresh:
+            self.apply_many(cur, s, fresh)
+        _save_versions(cur, s, changed)
+        _save_positions(cur, s, positions)
+        return len(fresh)
 
 
 def _load_versions(cur: Cursor, s: str, ids: Iterable[UUID]) -> dict[UUID, int]:
@@ -144,6 +176,18 @@ def _load_versions(cur: Cursor, s: str, ids: Iterable[UUID]) -> dict[UUID, int]:
         [list(ids)],
     )
     return {row["originator_id"]: row["version"] for row in cur.fetchall()}
+
+
+def _save_versions(cur: Cursor, s: str, versions: dict[UUID, int]) -> None:
+    """Each aggregate's last applied version, in one statement (ids are unique per batch);
+    binary parameters, which psycopg dumps several times faster than text arrays."""
+    if versions:
+        cur.execute(
+            f"INSERT INTO {s}.applied (originator_id, version)"
+            " SELECT * FROM unnest(%b::uuid[], %b::integer[])"
+            " ON CONFLICT (originator_id) DO UPDATE SET version = EXCLUDED.version",
+            [list(versions), list(versions.values())],
+        )
 
 
 def _save_positions(cur: Cursor, s: str, positions: dict[tuple[str, int], int]) -> None:

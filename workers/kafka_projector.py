@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
@@ -126,8 +127,10 @@ class KafkaProjector:
             return 0
         positions = {(tp.topic, tp.partition): records[-1].offset for tp, records in polled.items()}
         envelopes = sorted(self._envelopes(polled.values()), key=lambda e: e.notification_id)
-        # Pipeline mode: the batch's statements go out without waiting for each reply.
-        with conn.pipeline():
+        with ExitStack() as stack:
+            if self.projection.applies_per_event:
+                # Pipeline mode: per-event statements go out without waiting for each reply.
+                stack.enter_context(conn.pipeline())
             self.applied += self.projection.apply_batch(
                 conn, envelopes, positions, schema=self.schema
             )

@@ -338,6 +338,27 @@ def record_counter(stack: Stack) -> Iterator[Callable[[], int]]:
         consumer.close()
 
 
+@contextmanager
+def holding(stack: Stack, lock_rows: str) -> Iterator[psycopg.Connection[Any]]:
+    """Rows locked by an open transaction (`lock_rows` is a SELECT ... FOR UPDATE), so that a
+    worker reaching them waits there until the block ends: a kill can then land mid-batch."""
+    with psycopg.connect(stack.settings.database_url or "") as conn:
+        conn.execute(lock_rows)
+        yield conn
+        conn.rollback()
+
+
+def end_waiting_backends(conn: psycopg.Connection[Any], table: str) -> None:
+    """End the sessions of killed workers still waiting for `table`'s held rows, before the
+    rows are released: an autocommit statement would otherwise still commit for the dead."""
+    conn.execute(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND wait_event_type = 'Lock' AND position(%s in query) > 0",
+        [table],
+    )
+
+
 def kafka_positions(stack: Stack) -> list[int]:
     """Every `position` header in the stack's topics, duplicates included."""
     consumer = KafkaConsumer(
@@ -440,11 +461,15 @@ def test_c_projectors_killed_mid_batch_apply_everything_once(stack: Stack) -> No
     directory = stack.spawn("workers.run_projector", "directory")
     eventually(lambda: len(stack.audit_positions()) > 0, what="the projectors' first batch")
     # Kill while a batch is half-written: its transaction holds rows, its commit has not come.
-    eventually(lambda: stack.writing_into("audit"), what="an open audit transaction")
-    audit.kill()
-    directory.kill()
-    audit.wait()
-    directory.wait()
+    # The tracking rows are held, so the next batch writes its rows and then waits: a window
+    # that stays open however fast the projector writes (one batch takes milliseconds).
+    with holding(stack, "SELECT * FROM audit.tracking FOR UPDATE") as held:
+        eventually(lambda: stack.writing_into("audit"), what="an open audit transaction")
+        audit.kill()
+        directory.kill()
+        audit.wait()
+        directory.wait()
+        end_waiting_backends(held, "audit.tracking")
     applied = len(stack.audit_positions())
     assert applied < len(stack.event_ids()), "the projector caught up before the kill"
     stack.spawn("workers.run_projector", "audit")

@@ -1,0 +1,8 @@
+import type { RouteLocationRaw } from 'vue-router'
+
+/** One step of the getting-started checklist on the dashboard. */
+export interface GettingStartedStep {
+  key: 'verify' | 'team' | 'invite' | 'token'
+  done: boolean
+  to: RouteLocationRaw
+}

@@ -4,7 +4,8 @@ The relay is the only producer and each projector is one consumer-group member. 
 Postgres, not Kafka, for their positions: the relay's checkpoint and the projections' tracking
 tables are the truth, so consumers never auto-commit and always start where Postgres says.
 
-This is the only module that imports kafka-python; everything else takes its names from here.
+This is the only module that imports kafka-python; everything else takes its names from here,
+including the record-batch classes the relay fills itself (`workers.relay_batches`).
 """
 
 from __future__ import annotations
@@ -43,20 +44,30 @@ from kafka import (  # noqa: E402
     TopicPartition,
 )
 from kafka.consumer.fetcher import ConsumerRecord  # noqa: E402
-from kafka.errors import TopicAlreadyExistsError  # noqa: E402
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError  # noqa: E402
+from kafka.partitioner.default import murmur2  # noqa: E402
+from kafka.producer.producer_batch import ProducerBatch  # noqa: E402
 from kafka.record import util as record_util  # noqa: E402
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder  # noqa: E402
+from kafka.record.memory_records import MemoryRecordsBuilder  # noqa: E402
 
 __all__ = [
     "ConsumerRebalanceListener",
     "ConsumerRecord",
+    "DefaultRecordBatch",
+    "DefaultRecordBatchBuilder",
     "KafkaAdminClient",
     "KafkaConsumer",
     "KafkaProducer",
+    "KafkaTimeoutError",
+    "MemoryRecordsBuilder",
+    "ProducerBatch",
     "TopicPartition",
     "ensure_topics",
     "make_admin",
     "make_consumer",
     "make_producer",
+    "murmur2",
     "topic_name",
 ]
 

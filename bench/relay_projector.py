@@ -179,6 +179,7 @@ def projector_rate(container: Container, settings: Settings, expected: int) -> f
             lambda group: make_consumer(settings, group),
             settings,
         )
+        projector.prepare(conn)  # the session `KafkaProjector.run` applies with
         consumer = make_consumer(settings, projector.group_id)
         try:
             projector.subscribe(consumer)
@@ -187,8 +188,10 @@ def projector_rate(container: Container, settings: Settings, expected: int) -> f
             while projector.consumed < expected and time.monotonic() < deadline:
                 if projector.run_once(conn, consumer) and t0 is None:
                     t0 = time.perf_counter()
+            projector.drain()  # the writer thread commits the last batch
             elapsed = time.perf_counter() - (t0 or time.perf_counter())
         finally:
+            projector.close()
             consumer.close(autocommit=False)
     return projector.consumed / elapsed if elapsed else float("nan")
 

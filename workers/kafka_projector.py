@@ -1,7 +1,8 @@
 """Projectors fed by Kafka (distributed mode): one consumer-group member per process.
 
 Each batch of records is applied with its partition offsets in one Postgres transaction
-(`Projection.apply_batch`), so the read model and its position never disagree. Kafka's own
+(`Projection.apply_batch`), so the read model and its position never disagree. A writer
+thread applies batch N while the consumer fetches and decodes batch N+1. Kafka's own
 committed offsets are written only for monitoring; on every assignment the consumer seeks
 to the offsets the projection's tracking table holds, so a crash anywhere replays at most
 the uncommitted batch, which the per-aggregate version check then skips.
@@ -15,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 ConsumerFactory = Callable[[str], KafkaConsumer]
 
 POLL_TIMEOUT_MS = 500
+#: Records per poll, so per transaction, when catching up: fewer commits and statements.
+MAX_RECORDS = 5000
 #: Kafka's committed offsets are for dashboards only; once in a while is plenty.
 COMMIT_EVERY_S = 5.0
 
@@ -77,7 +81,7 @@ class KafkaProjector:
         self.consumer_factory = consumer_factory
         self.settings = settings
         self.schema = schema or projection.name
-        self.max_records = max_records or max(settings.projection_batch_size, 1000)
+        self.max_records = max_records or max(settings.projection_batch_size, MAX_RECORDS)
         self.prefix = settings.kafka_topic_prefix
         self.group_id = f"{self.prefix}.project.{projection.name}"
         #: None: every topic of this deployment (a projection that handles every event).
@@ -86,6 +90,20 @@ class KafkaProjector:
         self.applied = 0
         self.consumed = 0
         self._last_commit = 0.0
+        #: Applies polled batches one at a time, in order, while the next one is polled.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply-{projection.name}")
+        self._pending: Future[None] | None = None
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the projection's schema if need be and set up the session that applies it.
+
+        Its commits need not wait for the WAL flush: rows and offsets commit together, so a
+        database crash that loses the last batches loses their offsets too, and the consumer
+        seeks back and applies them again (what the log projectors do, too).
+        """
+        self.projection.create(conn, self.schema)
+        conn.execute("SET synchronous_commit = off")
+        conn.commit()
 
     # --- subscription -------------------------------------------------------------------
 
@@ -121,12 +139,39 @@ class KafkaProjector:
         consumer: KafkaConsumer,
         timeout_ms: int = POLL_TIMEOUT_MS,
     ) -> int:
-        """Poll once and apply what came in one transaction; returns records consumed."""
+        """Poll once and hand what came in to the writer thread; returns records consumed.
+
+        The writer applies one batch at a time, in poll order, in one transaction each, on
+        `conn`; this returns once the previous batch is committed and this one is under way,
+        so Kafka fetching and decoding overlap the database's work on the batch before. Call
+        `drain` to wait for the last one (a failure surfaces there, or at the next call).
+        """
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
         if not polled:
             return 0
         positions = {(tp.topic, tp.partition): records[-1].offset for tp, records in polled.items()}
         envelopes = sorted(self._envelopes(polled.values()), key=lambda e: e.notification_id)
+        self.drain()
+        self._pending = self._writer.submit(self._apply, conn, envelopes, positions)
+        count = sum(len(records) for records in polled.values())
+        self.consumed += count
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self._last_commit = time.monotonic()
+            consumer.commit_async()  # for lag monitoring only; never read back
+        return count
+
+    def drain(self) -> None:
+        """Wait until the batch handed to the writer is committed; re-raises its failure."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _apply(
+        self,
+        conn: psycopg.Connection[Any],
+        envelopes: list[Envelope],
+        positions: dict[tuple[str, int], int],
+    ) -> None:
         with ExitStack() as stack:
             if self.projection.applies_per_event:
                 # Pipeline mode: per-event statements go out without waiting for each reply.
@@ -134,12 +179,6 @@ class KafkaProjector:
             self.applied += self.projection.apply_batch(
                 conn, envelopes, positions, schema=self.schema
             )
-        count = sum(len(records) for records in polled.values())
-        self.consumed += count
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
-            self._last_commit = time.monotonic()
-            consumer.commit_async()  # for lag monitoring only; never read back
-        return count
 
     def _envelopes(self, batches: Iterable[list[ConsumerRecord]]) -> Iterable[Envelope]:
         for records in batches:
@@ -167,24 +206,50 @@ class KafkaProjector:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; any failure rebuilds the consumer from tracking."""
-        while not stop.is_set():
-            consumer: KafkaConsumer | None = None
+        name = self.projection.name
+        try:
+            while not stop.is_set():
+                try:
+                    self._session(stop)
+                except psycopg.OperationalError as error:
+                    log.warning("projector %s lost its connection: %s", name, error)
+                    stop.wait(1.0)
+                except Exception:
+                    log.exception("projector %s failed; resuming from tracking", name)
+                    stop.wait(1.0)
+        finally:
+            self.close()
+
+    def _session(self, stop: threading.Event) -> None:
+        """One connection and one consumer, until `stop` is set or something fails."""
+        consumer: KafkaConsumer | None = None
+        with self.db.connect_owner() as conn:
             try:
-                with self.db.connect_owner() as conn:
-                    self.projection.create(conn, self.schema)
-                    consumer = self.consumer_factory(self.group_id)
-                    self.subscribe(consumer)
-                    while not stop.is_set():
-                        self.run_once(conn, consumer)
-            except psycopg.OperationalError as error:
-                log.warning("projector %s lost its connection: %s", self.projection.name, error)
-                stop.wait(1.0)
-            except Exception:
-                log.exception("projector %s failed; resuming from tracking", self.projection.name)
-                stop.wait(1.0)
+                self.prepare(conn)
+                consumer = self.consumer_factory(self.group_id)
+                self.subscribe(consumer)
+                while not stop.is_set():
+                    self.run_once(conn, consumer)
+                self.drain()
             finally:
+                self._settle()  # the writer is done with `conn` before it closes
                 if consumer is not None:
                     consumer.close(autocommit=False)
+
+    def close(self) -> None:
+        """Wait for the last batch handed to the writer, then stop the writer thread."""
+        try:
+            self.drain()
+        finally:
+            self._writer.shutdown()
+
+    def _settle(self) -> None:
+        """After a failure elsewhere: let the writer finish (or fail) the batch it holds; the
+        loop's own error is the one reported, and tracking says what was committed."""
+        try:
+            self.drain()
+        except Exception as error:
+            log.warning("projector %s: its last batch failed: %s", self.projection.name, error)
 
 
 class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -195,7 +260,8 @@ class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Nothing to flush: every polled batch is committed before the next poll."""
+        """Commit what was polled before the partitions go (and their offsets are re-read)."""
+        self.projector.drain()
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         tracked = self.projector.tracked()

@@ -470,6 +470,11 @@ def test_c_projectors_killed_mid_batch_apply_everything_once(stack: Stack) -> No
     # The tracking rows are held, so the next batch writes its rows and then waits: a window
     # that stays open however fast the projector writes (one batch takes milliseconds).
     with holding(stack, "SELECT * FROM audit.tracking FOR UPDATE") as held:
+        # One more event, so some batch has to wait even if the first took the whole backlog.
+        owner = owners[0]
+        stack.container.tenancy.issue_token(
+            owner.slug, owner.user_id, "late", [Scope.MCP_READ], None
+        )
         eventually(lambda: stack.writing_into("audit"), what="an open audit transaction")
         audit.kill()
         directory.kill()

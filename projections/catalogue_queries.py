@@ -26,17 +26,30 @@ MEAN = """
 """
 BAYESIAN = "((%(prior)s * mean.m + s.rating_sum) / (%(prior)s + s.rating_count))::float8"
 
-#: A service as search results and the detail show it (alias `s` for `services`).
-SUMMARY = """
+#: A service as the API shows it (`api.schemas_catalogue.ServiceSummary`), built here so
+#: that a search page goes out as the database wrote it. Alias `s` for `services`, with
+#: `mean` (above) joined for the Bayesian average. Prices stay decimal strings.
+SUMMARY = f"""
     'name', s.name, 'display_name', s.display_name, 'description', s.description,
     'category', s.category, 'tags', s.tags, 'icon_url', s.icon_url,
     'repository_url', s.repository_url, 'documentation_url', s.documentation_url,
-    'pricing', s.pricing, 'status', s.status, 'featured', s.featured,
+    'pricing', json_build_object(
+        'model', s.pricing->>'model',
+        'price_per_request', s.pricing->>'price_per_request',
+        'free_calls_per_month', (s.pricing->>'free_calls_per_month')::bigint,
+        'currency', s.pricing->>'currency'),
+    'status', s.status, 'featured', s.featured, 'successor', s.successor,
     'publisher', json_build_object('slug', s.publisher_slug),
     'latest_version', s.latest_version, 'runtime_kind', s.runtime_kind,
-    'successor', s.successor,
-    'rating_count', s.rating_count, 'rating_sum', s.rating_sum,
-    'rating_histogram', s.rating_histogram, 'deployment_count', s.deployment_count,
+    'rating', json_build_object(
+        'average', s.rating_sum::float8 / nullif(s.rating_count, 0),
+        'bayesian', {BAYESIAN},
+        'count', s.rating_count,
+        'histogram', json_build_object(
+            '1', s.rating_histogram[1], '2', s.rating_histogram[2],
+            '3', s.rating_histogram[3], '4', s.rating_histogram[4],
+            '5', s.rating_histogram[5])),
+    'deployment_count', s.deployment_count,
     'created_at', s.created_at, 'updated_at', s.updated_at, 'published_at', s.published_at
 """
 
@@ -63,7 +76,7 @@ def service_detail(
     s = schema
     row = conn.execute(
         f"WITH mean AS ({MEAN.format(s=s)})"
-        f" SELECT s.id, json_build_object({SUMMARY}, 'bayesian', {BAYESIAN},"
+        f" SELECT s.id, json_build_object({SUMMARY},"
         "  'latest_release', (SELECT json_build_object("
         f"{_VERSION}) FROM {s}.versions v"
         "   WHERE v.service_id = s.id AND v.version = s.latest_version)) AS service"
@@ -140,3 +153,9 @@ def category_counts(
     ).fetchall()
     counts = {r["category"]: r["count"] for r in rows}
     return [{"category": c.value, "count": counts.get(c.value, 0)} for c in Category]
+
+
+def catalogue_revision(conn: psycopg.Connection[Any], *, schema: str = "catalogue") -> int:
+    """The log position of the last event the catalogue applied (0 when it has none)."""
+    row = conn.execute(f"SELECT revision FROM {schema}.totals").fetchone()
+    return int(row["revision"]) if row else 0

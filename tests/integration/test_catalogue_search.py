@@ -190,8 +190,8 @@ def test_rating_sorts_by_the_bayesian_average(catalogue: Container) -> None:
     assert order[-1] == "storm-watch"
     rows = {r["name"]: r for r in find(catalogue, sort=Sort.RATING, limit=100).data}
     mean = (5 + 47 + 1) / 12  # every visible review in the catalogue
-    assert rows["time"]["bayesian"] == pytest.approx((5 * mean + 5) / 6)
-    assert rows["git"]["bayesian"] == pytest.approx(mean)
+    assert rows["time"]["rating"]["bayesian"] == pytest.approx((5 * mean + 5) / 6)
+    assert rows["git"]["rating"]["bayesian"] == pytest.approx(mean)
 
 
 def test_newest_first_follows_publication(catalogue: Container) -> None:

@@ -41,7 +41,7 @@ class RatingPublic(BaseModel):
 
 
 class ServiceSummary(BaseModel):
-    """A service as listings show it."""
+    """A service as listings show it (`projections.catalogue_queries.SUMMARY` builds it)."""
 
     name: str
     display_name: str
@@ -64,29 +64,11 @@ class ServiceSummary(BaseModel):
     updated_at: datetime
     published_at: datetime | None
 
-    @classmethod
-    def fields_of(cls, row: dict[str, Any]) -> dict[str, Any]:
-        """The model's fields from a catalogue row (its rating columns folded into `rating`)."""
-        count, total = row["rating_count"], row["rating_sum"]
-        rating = RatingPublic(
-            average=total / count if count else None,
-            bayesian=row["bayesian"],
-            count=count,
-            histogram={str(i + 1): n for i, n in enumerate(row["rating_histogram"])},
-        )
-        return {**row, "rating": rating}
-
 
 class ServiceHit(ServiceSummary):
     relevance: float | None = Field(
         description="How well the service matches `q` (higher first); null without a query"
     )
-
-    @classmethod
-    def of(cls, row: dict[str, Any], *, with_query: bool) -> ServiceHit:
-        fields = cls.fields_of(row)
-        fields["relevance"] = row["relevance"] if with_query else None
-        return cls.model_validate(fields)
 
 
 class PackagePublic(BaseModel):
@@ -133,10 +115,6 @@ class ServicePublic(ServiceSummary):
     latest_release: VersionPublic | None = Field(
         description="The latest version's changelog, runtime, config schema and tools"
     )
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> ServicePublic:
-        return cls.model_validate(cls.fields_of(row))
 
 
 class VersionsPublic(BaseModel):

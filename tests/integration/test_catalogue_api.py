@@ -7,6 +7,7 @@ application; every read goes through the live API with `wait_for`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,21 @@ def test_unknown_services_are_404_problems(world: World, listed: int) -> None:
     for path in ("", "/versions", "/reviews"):
         r = get(world, f"/api/v1/services/no-such-service{path}", world.alice["auth"], listed)
         assert_problem(r, 404, "service.not_found")
+
+
+def test_anonymous_answers_follow_changes_without_wait_for(world: World, listed: int) -> None:
+    """Answers are reused while the catalogue is unchanged, and not for long after."""
+
+    def sundials() -> list[str]:
+        body = ok(world.http.get("/api/v1/services", params={"q": "sundial"}))
+        return [s["name"] for s in body["data"]]
+
+    assert sundials() == []
+    assert sundials() == []  # now from the cache
+    team_a = (world.container.tenancy.tenant_by_slug("team-a").id, "team-a")
+    publish(world.container, "api-sundial", team_a, description="A sundial.")
+    deadline = time.monotonic() + 10
+    while not sundials():
+        assert time.monotonic() < deadline, "the new service never showed"
+        time.sleep(0.05)
+    assert sundials() == ["api-sundial"]

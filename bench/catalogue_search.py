@@ -1,0 +1,433 @@
+"""Catalogue search under load through the HTTP API, and the catalogue's replay time.
+
+1. Seed `--services` generated services (default 100,000; `bench.catalogue_data`) as events
+   with the recorder's `insert_events`, timed on its own.
+2. Baseline: read the whole log with `select_notifications` and decode every event.
+3. Replay: `workers.replay.replay(events, db, CatalogueProjection())` builds the catalogue from
+   position 0 (then `VACUUM ANALYZE`, as autovacuum would, before measuring searches).
+4. Serve the API in `--workers` uvicorn processes on one port (SO_REUSEPORT; production runs
+   two API replicas), and load it with `--clients` keep-alive connections, closed loop, from
+   `--client-procs` processes of asyncio clients, `--seconds` per run, `--repeats` rounds
+   interleaved. Modes:
+
+   * search          GET /api/v1/services?q=…&<one filter>: text search with filters (the
+                     goal), as production runs it: repeated questions are answered from the
+                     API's answer cache (`api.catalogue_cache`) while the catalogue is
+                     unchanged. Searches are drawn from `--queries` distinct ones with Zipf
+                     weights (a few common, a long tail), after one untimed warm-up run.
+   * search-nocache  the same against API processes whose answer cache is off: the
+                     database answers every search.
+   * browse-nocache  GET /api/v1/services?category=…: no text, Bayesian sort, cache off.
+   * sql             the statements `search` runs, straight on psycopg connections as the
+                     app role (prepared, generic plans, autocommit; no HTTP, no pool, no
+                     transaction): the database's share of search-nocache.
+   * healthz         GET /healthz: the HTTP stack's floor on this machine.
+
+    python -m bench.catalogue_search [--quick] [--services 100000] [--seconds 10] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import psycopg
+
+from bench.catalogue_data import generate, popular, queries, seed
+from bench.common import bench_container, log, median, ms, percentile, print_table
+from infra.container import Container
+from infra.database import APP_ROLE
+from projections.catalogue import CatalogueProjection
+from projections.catalogue_search import SearchParams, search_statement
+from tests.support import free_port, make_settings, running_container
+from workers.replay import replay
+
+MODES = ("search", "search-nocache", "browse-nocache", "sql", "healthz")
+
+
+# --- the API processes ---------------------------------------------------------------------
+
+
+def _serve(database_url: str, port: int, ready: Any, cache: bool) -> None:
+    """One API process, as `mcps-server api` runs it, on a port shared with its siblings."""
+    import threading
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.routes import catalogue
+    from infra.container import build_container
+    from tests.support import make_settings
+
+    if not cache:
+        cached = catalogue.answers
+
+        def uncached(container: Container) -> Any:
+            answers = cached(container)
+            answers.enabled = False
+            return answers
+
+        catalogue.answers = uncached
+
+    home = Path(tempfile.mkdtemp(prefix="mcps-bench-api-"))
+    container = build_container(make_settings(database_url, home))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), log_config=None, access_log=False)
+    )
+
+    def announce() -> None:
+        while not server.started:
+            time.sleep(0.01)
+        ready.set()
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run(sockets=[sock])
+
+
+def start_api(ctx: Any, database_url: str, workers: int, cache: bool) -> tuple[int, list[Any]]:
+    port = free_port()
+    processes, events = [], []
+    for _ in range(workers):
+        ready = ctx.Event()
+        process = ctx.Process(target=_serve, args=(database_url, port, ready, cache), daemon=True)
+        process.start()
+        processes.append(process)
+        events.append(ready)
+    for ready in events:
+        if not ready.wait(120):
+            raise RuntimeError("an API process did not start")
+    return port, processes
+
+
+# --- the clients ---------------------------------------------------------------------------
+
+
+async def _http_client(
+    port: int, paths: list[str], offset: int, start: float, end: float
+) -> tuple[list[float], int]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    latencies: list[float] = []
+    errors, i = 0, offset
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= end:
+            break
+        path = paths[i % len(paths)]
+        i += 1
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await reader.readexactly(length)
+        t1 = time.perf_counter()
+        if head[9:12] != b"200":
+            errors += 1
+            if errors == 1:
+                print(f"# {head[:12]!r} for {path}", file=sys.stderr, flush=True)
+        elif t0 >= start:
+            latencies.append(t1 - t0)
+    writer.close()
+    return latencies, errors
+
+
+async def _sql_client(
+    url: str, statements: list[tuple[str, dict[str, Any]]], offset: int, start: float, end: float
+) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors, i = 0, offset
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        # As `search` runs them: prepared (psycopg does it from the fifth run), one plan.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= end:
+                break
+            sql, params = statements[i % len(statements)]
+            i += 1
+            try:
+                cur = await conn.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+                await cur.fetchone()
+            except psycopg.Error:
+                errors += 1
+                continue
+            t1 = time.perf_counter()
+            if t0 >= start:
+                latencies.append(t1 - t0)
+    return latencies, errors
+
+
+def _client_process(job: dict[str, Any]) -> tuple[list[float], int]:
+    """`job["connections"]` concurrent clients in one process; times from `time.time()`."""
+
+    async def run() -> list[tuple[list[float], int]]:
+        shift = time.perf_counter() - time.time()
+        start, end = job["start"] + shift, job["end"] + shift
+        first = job["first"]
+        if job["mode"] == "sql":
+            tasks = [
+                _sql_client(job["url"], job["statements"], first + k * 97, start, end)
+                for k in range(job["connections"])
+            ]
+        else:
+            tasks = [
+                _http_client(job["port"], job["paths"], first + k * 97, start, end)
+                for k in range(job["connections"])
+            ]
+        return await asyncio.gather(*tasks)
+
+    latencies: list[float] = []
+    errors = 0
+    for lat, err in asyncio.run(run()):
+        latencies.extend(lat)
+        errors += err
+    return latencies, errors
+
+
+def _ready(_: int) -> None:
+    """Run in each client process once, so that importing this module is not timed."""
+
+
+def run_load(
+    pool: Any, mode: str, work: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    per_proc = [args.clients // args.client_procs] * args.client_procs
+    for k in range(args.clients % args.client_procs):
+        per_proc[k] += 1
+    start = time.time() + 1.5  # connect and warm up first
+    jobs = [
+        {
+            **work,
+            "mode": mode,
+            "connections": n,
+            "first": p * 1000,
+            "start": start + 0.5,
+            "end": start + 0.5 + args.seconds,
+        }
+        for p, n in enumerate(per_proc)
+    ]
+    results = pool.map(_client_process, jobs)
+    latencies = [x for lat, _ in results for x in lat]
+    errors = sum(err for _, err in results)
+    return {
+        "rate": len(latencies) / args.seconds,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "errors": errors,
+    }
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def build_catalogue(container: Container, services: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    t0 = time.perf_counter()
+    written = seed(container, generate(services))
+    figures["seed_s"], figures["events"] = time.perf_counter() - t0, written
+    log(f"seeded {written} events for {services} services in {figures['seed_s']:.1f} s")
+
+    t0 = time.perf_counter()
+    position, decoded = 0, 0
+    recorder = container.events.recorder
+    while batch := recorder.select_notifications(
+        start=position, limit=5000, inclusive_of_start=False
+    ):
+        decoded += sum(1 for n in batch if container.events.decode(n) is not None)
+        position = batch[-1].id
+    figures["read_s"] = time.perf_counter() - t0
+    log(f"read + decode {decoded} events in {figures['read_s']:.1f} s")
+
+    result = replay(container.events, container.db, CatalogueProjection(), batch_size=5000)
+    figures["replay_s"], figures["replayed"] = result.seconds, result.events
+    log(f"replayed the catalogue: {result.events} events in {result.seconds:.1f} s")
+    with container.db.connect_owner(autocommit=True) as conn:
+        t0 = time.perf_counter()
+        for table in ("services", "listing", "versions", "reviews"):
+            conn.execute(f"VACUUM ANALYZE catalogue.{table}")
+        figures["vacuum_s"] = time.perf_counter() - t0
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM catalogue.listing) AS listed,"
+            " (SELECT count(*) FROM catalogue.reviews) AS reviews"
+        ).fetchone()
+    log(f"catalogue: {counts}")
+    return figures
+
+
+def workloads(
+    container: Container, port: int, nocache_port: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    texts = queries(args.queries)
+    asked = popular(texts, 20 * args.queries)
+    browse = [
+        {"category": c}
+        for c in ("developer-tools", "data", "communication", "ai", "finance", "devops", "other")
+    ]
+    password = container.settings.app_db_password.get_secret_value()
+    statements = []
+    for q in asked[:2000]:
+        params = SearchParams(
+            q=q["q"],
+            category=q.get("category"),
+            pricing=q.get("pricing"),
+            runtime=q.get("runtime"),
+            tags=(q["tags"],) if "tags" in q else (),
+        )
+        statement = search_statement(params)
+        statements.append((statement.sql, statement.params))
+    searches = [f"/api/v1/services?{urlencode(q)}" for q in asked]
+    return {
+        "search": {"port": port, "paths": searches},
+        "search-nocache": {"port": nocache_port, "paths": searches},
+        "browse-nocache": {
+            "port": nocache_port,
+            "paths": [f"/api/v1/services?{urlencode(b)}" for b in browse],
+        },
+        "healthz": {"port": port, "paths": ["/healthz"]},
+        "sql": {
+            "url": container.db.target.url(user=APP_ROLE, password=password),
+            "statements": statements,
+        },
+    }
+
+
+def check_answers(port: int, work: dict[str, Any]) -> None:
+    """Every workload answers 200 with results before it is timed."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        empty = 0
+        for path in work["search"]["paths"][:200]:
+            r = http.get(path)
+            r.raise_for_status()
+            empty += r.json()["total"] == 0
+        log(f"{empty} of 200 sample searches matched nothing")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--services", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="API processes")
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--quick", action="store_true", help="10,000 services, 1 run of 5 s")
+    parser.add_argument(
+        "--catalogue-url",
+        help="measure searches on this database's catalogue, already built (no seed, no replay)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.services, args.seconds, args.repeats = 10_000, 5, 1
+    modes = [m for m in args.modes.split(",") if m]
+    ctx = multiprocessing.get_context("spawn")
+
+    with bench_container() as scratch, ExitStack() as stack:
+        if args.catalogue_url:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            settings = make_settings(args.catalogue_url, home)
+            container = stack.enter_context(running_container(settings, projectors=False))
+            figures: dict[str, float] = {}
+        else:
+            container = scratch
+            figures = build_catalogue(container, args.services)
+        port, servers = start_api(ctx, container.database_url, args.workers, cache=True)
+        nocache_port, more = start_api(ctx, container.database_url, args.workers, cache=False)
+        servers += more
+        try:
+            work = workloads(container, port, nocache_port, args)
+            check_answers(port, work)
+            results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+            with ctx.Pool(args.client_procs) as pool:
+                pool.map(_ready, range(args.client_procs))  # imports done before any timing
+                if "search" in modes:  # answer caches warm, as in production: one untimed run
+                    log(f"warm-up: {run_load(pool, 'search', work['search'], args)['rate']:.0f}/s")
+                for repeat in range(args.repeats):
+                    for mode in modes:
+                        r = run_load(pool, mode, work[mode], args)
+                        results[mode].append(r)
+                        log(
+                            f"run {repeat + 1}/{args.repeats} {mode:>14}: {r['rate']:7.0f}/s"
+                            f" p50 {ms(r['p50'])} p95 {ms(r['p95'])} ms errors {r['errors']}"
+                        )
+        finally:
+            for process in servers:
+                process.terminate()
+            for process in servers:
+                process.join(10)
+    report(args, figures, results)
+
+
+def report(args: argparse.Namespace, figures: dict[str, float], results: dict[str, Any]) -> None:
+    print(
+        f"\nCatalogue search: {args.services:,} services, {args.clients} clients,"
+        f" {args.workers} API processes, median of {args.repeats} run(s) of {args.seconds:g} s"
+    )
+    rates = {m: median([r["rate"] for r in runs]) for m, runs in results.items()}
+    rows = []
+    for mode, runs in results.items():
+        rows.append(
+            [
+                mode,
+                f"{rates[mode]:.0f}",
+                ms(median([r["p50"] for r in runs])),
+                ms(median([r["p95"] for r in runs])),
+                ms(median([r["p99"] for r in runs])),
+                f"{rates[mode] / rates['sql']:.2f}" if rates.get("sql") else "-",
+                f"{rates[mode] / rates['healthz']:.2f}" if rates.get("healthz") else "-",
+                sum(r["errors"] for r in runs),
+            ]
+        )
+    print_table(
+        ["mode", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs sql", "vs healthz", "errors"], rows
+    )
+    if not figures:
+        return
+    events = figures["events"]
+    print(f"\nCatalogue replay: {events:,.0f} events ({args.services:,} services)")
+    print_table(
+        ["step", "seconds", "events/s", "vs read+decode"],
+        [
+            [
+                "seed (insert_events)",
+                f"{figures['seed_s']:.1f}",
+                f"{events / figures['seed_s']:.0f}",
+                "-",
+            ],
+            [
+                "read + decode",
+                f"{figures['read_s']:.1f}",
+                f"{events / figures['read_s']:.0f}",
+                "1.00",
+            ],
+            [
+                "replay catalogue",
+                f"{figures['replay_s']:.1f}",
+                f"{figures['replayed'] / figures['replay_s']:.0f}",
+                f"{figures['read_s'] / figures['replay_s']:.2f}",
+            ],
+            ["vacuum analyze", f"{figures['vacuum_s']:.1f}", "-", "-"],
+        ],
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,8 @@ export default defineConfig({
     __INTLIFY_PROD_DEVTOOLS__: false,
   },
   server: {
+    // The SDK package is linked from ../sdk/typescript: let the dev server read it.
+    fs: { allow: ['.', '../sdk/typescript'].map((dir) => fileURLToPath(new URL(dir, import.meta.url))) },
     proxy: Object.fromEntries(['/api', '/readyz', '/healthz'].map((path) => [path, api])),
   },
   build: {

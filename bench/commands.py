@@ -18,6 +18,7 @@ Modes, each at every client count, for `--seconds` each, `--repeats` times (medi
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import time
 import uuid
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                 " payload bytea NOT NULL)"
             )
         log(f"event state size {ctx['size']} bytes; modes {modes}; clients {client_counts}")
-        started = time.perf_counter()
+        started, load_before = time.perf_counter(), os.getloadavg()[0]
 
         results: dict[tuple[str, int], list[RunResult]] = {}
         batch_sizes: dict[tuple[str, int], list[float]] = {}
@@ -185,10 +186,12 @@ def main(argv: list[str] | None = None) -> None:
                         )
 
         log(f"total {time.perf_counter() - started:.0f} s")
+        load_after = os.getloadavg()[0]
 
     print(
         f"\nCommand throughput: median of {args.repeats} run(s) of {args.seconds:g} s;"
-        f" event state {ctx['size']} B; ratio = commands/s / raw INSERT/s at the same clients"
+        f" event state {ctx['size']} B; ratio = commands/s / raw INSERT/s at the same clients;"
+        f" load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs"
     )
     rows = []
     for clients in client_counts:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seconds, args.repeats = 5.0, 1
 
     runs: list[LagRun] = []
+    load_before = os.getloadavg()[0]
     with bench_container(projectors=True) as container:
         owner = seed_owner(container)
         for repeat in range(args.repeats):
@@ -182,10 +184,12 @@ def main(argv: list[str] | None = None) -> None:
                 f" late starts {run.late_starts}, errors {run.errors}"
             )
 
+    load_after = os.getloadavg()[0]
     names = list(runs[0].lags)
     print(
         f"\nEnd-to-end lag, embedded log projectors: {args.rate:g} cmd/s target for"
-        f" {args.seconds:g} s, median of {args.repeats} run(s); poll every {args.poll_ms:g} ms"
+        f" {args.seconds:g} s, median of {args.repeats} run(s); poll every {args.poll_ms:g} ms;"
+        f" load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs"
     )
     rows = [
         [

@@ -9,6 +9,8 @@ from projections.base import LOG_SOURCE, read_positions
 from projections.registry import by_name
 from projections.watermark import kafka_topics, reached
 
+MAX_POLL_S = 0.01
+
 
 def log_position(db: Database, projection: str) -> int:
     with db.owner.connection() as conn:
@@ -35,10 +37,12 @@ def wait_for_position(
     prefix: str = "mcps",
 ) -> bool:
     deadline = time.monotonic() + timeout
-    delay = 0.002
+    delay = 0.001
     while not has_reached(db, projection, position, distributed=distributed, prefix=prefix):
         if time.monotonic() + delay > deadline:
             return False
         time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        # The embedded projectors usually catch up within a few ms; a capped backoff adds at
+        # most MAX_POLL_S to the wait, one cheap primary-key read per poll.
+        delay = min(delay * 2, MAX_POLL_S)
     return True

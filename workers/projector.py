@@ -6,15 +6,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 from eventsourcing.utils import get_topic
+from psycopg.pq import TransactionStatus
 
 from infra.database import Database
 from infra.eventstore import EventStore, log_follower, wait_for_commits
-from projections.base import LOG_SOURCE, Envelope, Projection, read_positions
+from projections.base import LOCK_PROJECTION, LOG_SOURCE, Envelope, Projection, read_positions
 from projections.clickhouse_sink import ClickHouseSink
+from workers.tracked_read import TrackedRead
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,9 @@ def read_after(
 class LogProjector:
     """Reads the log after its tracked position and applies it in batches, one commit each.
 
-    Give it an autocommit connection: each batch is then its own transaction, and inside a
-    caller's transaction (the replay swap) batches nest as savepoints.
+    Give it an autocommit connection: each batch is then one transaction of two round trips
+    (lock and read; writes and commit). Inside a caller's transaction (the replay swap) the
+    batches nest as savepoints instead.
     """
 
     def __init__(
@@ -60,22 +64,21 @@ class LogProjector:
         self.batch_size = batch_size
         self.schema = schema or projection.name
         self.applied = 0
+        self._read = TrackedRead(events, projection, self.schema, batch_size)
+        # Pipeline mode suits per-event statements (COPY refuses it); the one-transaction
+        # step calls `write_batch`, so it skips projections that wrap `apply_batch` (the
+        # ledger resets its cached chain head there).
+        self._pipelined = projection.applies_per_event
+        self._one_transaction = self._pipelined and (
+            type(projection).apply_batch is Projection.apply_batch
+        )
 
     def position(self, conn: psycopg.Connection[Any]) -> int:
         return read_positions(conn, self.schema).get((LOG_SOURCE, 0), 0)
 
     def run_once(self, conn: psycopg.Connection[Any], upto: int | None = None) -> int:
         """Apply one batch; returns how many notifications were read (0 when caught up)."""
-        batch = read_after(
-            self.events, self.position(conn), self.batch_size, self.projection.topics, upto
-        )
-        if batch is None:
-            return 0
-        envelopes, end = batch
-        self.applied += self.projection.apply_batch(
-            conn, envelopes, {(LOG_SOURCE, 0): end}, schema=self.schema
-        )
-        return max(len(envelopes), 1)
+        return self._step(conn, upto)[0]
 
     def catch_up(
         self,
@@ -92,8 +95,14 @@ class LogProjector:
         while not stop.is_set():
             try:
                 with log_follower(self.db) as (conn, listener):
+                    # A read model is rebuilt from the log, and its tracking commits with its
+                    # rows: a crash may lose the last batches, which are then applied again.
+                    # So its commits need not wait for the WAL flush; the store's still do.
+                    conn.execute("SET synchronous_commit = off")
                     while not stop.is_set():
-                        if not self.run_once(conn):
+                        read, at_head = self._step(conn)
+                        if not read or at_head:
+                            # LISTEN came first: a commit after our read has queued its NOTIFY.
                             wait_for_commits(listener, timeout=0.5)
             except psycopg.OperationalError as error:
                 log.warning("projector %s lost its connection: %s", self.projection.name, error)
@@ -101,6 +110,53 @@ class LogProjector:
             except Exception:
                 log.exception("projector %s failed; retrying", self.projection.name)
                 stop.wait(1.0)
+
+    def _step(self, conn: psycopg.Connection[Any], upto: int | None = None) -> tuple[int, bool]:
+        """Apply the next batch: (notifications read, whether the batch reached the head)."""
+        if self._one_transaction and conn.info.transaction_status == TransactionStatus.IDLE:
+            return self._step_in_one_transaction(conn, upto)
+        # Otherwise (in a caller's transaction, or for the projections above): read, then
+        # apply in a transaction (a savepoint) of its own.
+        batch = self._read.next_batch(conn, upto)
+        if batch is None:
+            return 0, True
+        with ExitStack() as stack:
+            if self._pipelined:
+                stack.enter_context(conn.pipeline())
+            self.applied += self.projection.apply_batch(
+                conn, batch.envelopes, {(LOG_SOURCE, 0): batch.end}, schema=self.schema
+            )
+        return max(len(batch.envelopes), 1), batch.at_head
+
+    def _step_in_one_transaction(
+        self, conn: psycopg.Connection[Any], upto: int | None
+    ) -> tuple[int, bool]:
+        """One transaction in two round trips: BEGIN, the projection's lock and the read go
+        out together; the writes and COMMIT go out together. (psycopg's `transaction()` would
+        add a sync before the COMMIT, a third round trip.)"""
+        applied = 0
+        try:
+            with conn.pipeline(), conn.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute(LOCK_PROJECTION, [self.projection.name])
+                batch = self._read.next_batch(cur, upto)
+                if batch is not None:
+                    applied = self.projection.write_batch(
+                        cur,
+                        self.schema,
+                        batch.envelopes,
+                        {(LOG_SOURCE, 0): batch.end},
+                        batch.versions,
+                    )
+                cur.execute("COMMIT")
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
+        if batch is None:
+            return 0, True
+        self.applied += applied
+        return max(len(batch.envelopes), 1), batch.at_head
 
 
 class SinkProjector:

@@ -31,7 +31,7 @@ def _start(home: Path, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # first start: initdb, schemas, template seed
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import Notification
+from psycopg import sql
+from psycopg.rows import tuple_row
 
 from infra.database import Database
 from infra.eventstore import EventStore
 from projections import bulk_load
-from projections.base import LOG_SOURCE, Projection, schema_exists
-from workers.projector import LogProjector, read_after
+from projections.base import LOG_SOURCE, Envelope, Projection, schema_exists
+from workers.projector import LogProjector
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ def replay(
         head = events.head()
         loaded = load(
             events,
+            db,
             conn,
             projection,
             shadow,
@@ -84,6 +88,7 @@ def replay(
 
 def load(
     events: EventStore,
+    db: Database,
     conn: psycopg.Connection[Any],
     projection: Projection,
     shadow: str,
@@ -97,16 +102,64 @@ def load(
     and decoding of the next.
     """
     applied, position = 0, 0
-    topics = projection.topics
     bulk_load.begin(conn, shadow)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{shadow}") as reader:
-        following = reader.submit(read_after, events, position, batch_size, topics)
+    with (
+        db.connect_owner(autocommit=True) as reading,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{shadow}") as reader,
+    ):
+        log = _LogReader(events, reading, projection.topics, batch_size)
+        following = reader.submit(log.after, position)
         while (batch := following.result()) is not None:
             envelopes, position = batch
-            following = reader.submit(read_after, events, position, batch_size, topics)
+            following = reader.submit(log.after, position)
             positions = {(LOG_SOURCE, 0): position}
             applied += bulk_load.load_batch(conn, projection, envelopes, positions, shadow)
             if progress is not None:
                 progress(position)
     bulk_load.finish(conn, shadow)
     return applied
+
+
+class _LogReader:
+    """The log in order, batch by batch, the way a replay wants it: tuple rows in binary
+    format (no dict per row, no hex-decoded bytea) in `Notification`'s field order, decoded
+    by the store's mapper.
+
+    The head is read first: with the store's table lock every id up to it is committed, so
+    a projection whose topics skip the tail can still claim the head as its position.
+    """
+
+    def __init__(
+        self, events: EventStore, conn: psycopg.Connection[Any], topics: list[str], limit: int
+    ) -> None:
+        recorder = events.recorder
+        table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+        self._head = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
+        self._select = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
+            " WHERE notification_id > %s AND notification_id <= %s{}"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(table, sql.SQL(" AND topic = ANY(%s)") if topics else sql.SQL(""))
+        self._topics = topics
+        self._decode = events.decode
+        self._conn = conn
+        self._limit = limit
+
+    def after(self, start: int) -> tuple[list[Envelope], int] | None:
+        """The next batch after `start` and the position it covers; None when caught up."""
+        with self._conn.cursor(row_factory=tuple_row, binary=True) as cur:
+            row = cur.execute(self._head, prepare=True).fetchone()
+            head = row[0] if row and row[0] is not None else 0
+            if head <= start:
+                return None
+            params: list[Any] = [
+                start,
+                head,
+                *([self._topics] if self._topics else []),
+                self._limit,
+            ]
+            rows = cur.execute(self._select, params, prepare=True).fetchall()
+        decode = self._decode
+        envelopes = [Envelope(row[4], decode(Notification(*row)), row[2], row[3]) for row in rows]
+        end = envelopes[-1].notification_id if len(envelopes) == self._limit else head
+        return envelopes, end

@@ -24,6 +24,7 @@ until then they stay empty and zero, and `reviews.has_deployed` is false.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -253,9 +254,17 @@ class CatalogueProjection(Projection):
     # --- applying ------------------------------------------------------------------------
 
     def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
-        self._on(envelope.event, cur, s)
-        # Where the catalogue last changed: readers cache answers until this moves.
-        cur.execute(f"UPDATE {s}.totals SET revision = %s", [envelope.notification_id])
+        self.apply_many(cur, s, [envelope])
+
+    def apply_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """Each event through its handler, in pipeline mode (a batch's statements travel
+        together, but for the few handlers that read); then, once, where the catalogue last
+        changed: readers keep answers until that moves."""
+        with cur.connection.pipeline():
+            for envelope in envelopes:
+                self._on(envelope.event, cur, s)
+            if envelopes:
+                cur.execute(f"UPDATE {s}.totals SET revision = %s", [envelopes[-1].notification_id])
 
     @singledispatchmethod
     def _on(self, event: object, cur: Cursor, s: str) -> None:
@@ -330,7 +339,15 @@ class CatalogueProjection(Projection):
                 e.timestamp,
             ],
         )
-        _refresh_latest(cur, s, e.originator_id, e.timestamp)
+        # The domain releases only versions above every earlier one, so a release is the new
+        # default; only a yank needs the precedence worked out (`_refresh_latest`).
+        _change_service(
+            cur,
+            s,
+            e.originator_id,
+            "latest_version = %(version)s, runtime_kind = %(kind)s, updated_at = %(at)s",
+            {"version": e.version, "kind": e.runtime["kind"], "at": e.timestamp},
+        )
 
     @_on.register
     def _(self, e: McpService.ToolsIntrospected, cur: Cursor, s: str) -> None:

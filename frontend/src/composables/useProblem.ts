@@ -105,11 +105,16 @@ export function useProblem() {
     problem.value = null
   }
 
-  /** The message for a form field, when the last problem is about that field. */
+  /**
+   * The message for a form field, when the last problem is about that field: the translated
+   * message, then the server's rule (the API words its input rules in English only).
+   */
   function fieldMessage(field: string): string | undefined {
     const current = problem.value
     if (!current?.field || current.field !== field) return undefined
-    return current.detail ?? current.message
+    return current.detail && current.detail !== current.message
+      ? `${current.message} ${current.detail}`
+      : current.message
   }
 
   return { problem, capture, clear, fieldMessage }

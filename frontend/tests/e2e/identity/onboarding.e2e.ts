@@ -164,7 +164,8 @@ describe('onboarding in the browser', () => {
   })
 
   it('creates an API token, shows it once with a copy button, and lists it', async () => {
-    await nav('tokens.list', '[data-testid=empty-state]')
+    await nav('tokens.list', '[data-testid=token-create]')
+    await page.locator('[data-testid=empty-state]').waitFor()
     await screenshot(page, 'tokens-empty')
     await page.click('[data-testid=token-create]')
     const dialog = page.locator('[data-testid=token-create-dialog]')

@@ -159,10 +159,12 @@ def list_services(
     cache, key = answers(container), ("services", params, tuple(sorted(tenant_ids)))
     body = cache.get(key) if wait_for is None else None
     if body is None:
-        revision = cache.revision()
+        # Both may read from the pool: before taking the search's connection, never while
+        # holding it (a cold process under load would deadlock the pool).
+        revision, trigram = cache.revision(), _has_trigram(container)
         try:
             with container.db.scoped(tenant_ids=tenant_ids) as conn:
-                result = search(conn, params, tenant_ids, trigram=_has_trigram(container))
+                result = search(conn, params, tenant_ids, trigram=trigram)
         except InvalidCursorError as error:
             raise _bad_cursor(error) from None
         # The page is JSON the database wrote in `ServiceHit`'s shape (the tests hold it to

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.schemas_catalogue import (
@@ -23,6 +26,7 @@ from api.schemas_catalogue import (
 from domain.marketplace.values import Category
 from tests.integration.catalogue_support import OWNER, draft, publish, release_body, review
 from tests.integration.security_world import World, assert_problem, bearer, ok
+from tests.support import live_server, make_settings, running_container, throwaway_database
 
 ANONYMOUS: dict[str, str] = {}
 
@@ -183,3 +187,24 @@ def test_anonymous_answers_follow_changes_without_wait_for(world: World, listed:
         assert time.monotonic() < deadline, "the new service never showed"
         time.sleep(0.05)
     assert sundials() == ["api-sundial"]
+
+
+def test_a_cold_process_under_concurrent_searches_does_not_starve_its_pool(
+    tmp_path: Path,
+) -> None:
+    """The first searches of a process also read from the pool (is pg_trgm there, the
+    catalogue's revision); they must do so before taking their own connection, or a few
+    concurrent ones hold every connection while waiting for one more."""
+    with (
+        throwaway_database() as url,
+        running_container(make_settings(url, tmp_path, postgres_pool_size=1)) as container,
+        live_server(container) as base_url,
+        ThreadPoolExecutor(max_workers=4) as clients,
+    ):
+        assert container.db.app.max_size == 2
+
+        def search(i: int) -> int:
+            with httpx.Client(base_url=base_url, timeout=60) as http:
+                return http.get("/api/v1/services", params={"q": f"word{i}"}).status_code
+
+        assert list(clients.map(search, range(4))) == [200] * 4

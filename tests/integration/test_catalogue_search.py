@@ -13,7 +13,7 @@ import pytest
 
 from domain.marketplace.application import Acting
 from infra.container import Container
-from projections.catalogue_search import InvalidCursorError, Sort
+from projections.catalogue_search import InvalidCursorError, SearchParams, Sort, search
 from tests.integration.catalogue_support import (
     OWNER,
     catalogue_container,
@@ -124,6 +124,17 @@ def test_chinese_text_is_found_by_any_part_of_it(catalogue: Container) -> None:
         assert "tianqi" in names(find(catalogue, q=query)), query
     # Pairs must be adjacent: these characters appear, but not in this order.
     assert "tianqi" not in names(find(catalogue, q="报预"))
+
+
+def test_without_pg_trgm_substrings_still_match_but_typos_do_not(catalogue: Container) -> None:
+    """The embedded server of `./run up` has no pg_trgm: the fallback is a title substring."""
+    with catalogue.db.scoped() as conn:
+        assert set(names(search(conn, SearchParams(q="eathe"), trigram=False))) == {
+            "weather",
+            "climate",  # its tag
+        }
+        assert names(search(conn, SearchParams(q="weathr"), trigram=False)) == []
+        assert names(search(conn, SearchParams(q="git"), trigram=False))[0] == "git"
 
 
 def test_a_query_matching_nothing_finds_nothing(catalogue: Container) -> None:

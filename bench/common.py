@@ -172,3 +172,108 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def log(message: str) -> None:
     print(f"# {message}", file=sys.stderr, flush=True)
+
+
+# --- CPU accounting -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far by this process, the PostgreSQL server and the Kafka broker
+    (None for a server on another host, or whose /proc entry is not readable)."""
+
+    process: float
+    postgres: float | None
+    kafka: float | None
+
+
+@dataclass(frozen=True)
+class CpuPerEvent:
+    """Microseconds of CPU per event, by where they were spent."""
+
+    python: float
+    postgres: float | None
+    kafka: float | None
+
+    def ceiling(self, cores: int = 2) -> float:
+        """The rate this CPU cost allows on `cores` otherwise idle cores: this process's
+        Python runs on one core at a time (the GIL), the servers on the others."""
+        servers = (self.postgres or 0.0) + (self.kafka or 0.0)
+        return min(1e6 / self.python, cores * 1e6 / (self.python + servers))
+
+
+def cpu_sample(conn: Any) -> CpuSample:
+    """Wall-clock rates swing with what else runs on a shared box; CPU seconds per event do
+    not, so benchmarks print both. A server's figure is its main process's own and reaped
+    children's time (`cutime`, `cstime`) plus that of every live child, read from /proc; the
+    broker is found by the pid file `infra/local/start.sh` writes."""
+    return CpuSample(time.process_time(), _postgres_cpu(conn), _kafka_cpu())
+
+
+def cpu_per_event(before: CpuSample, after: CpuSample, events: int) -> CpuPerEvent:
+    def per_event(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else (b - a) / events * 1e6
+
+    return CpuPerEvent(
+        (after.process - before.process) / events * 1e6,
+        per_event(before.postgres, after.postgres),
+        per_event(before.kafka, after.kafka),
+    )
+
+
+def _kafka_cpu() -> float | None:
+    services = os.environ.get("MCPS_SERVICES_DIR")
+    try:
+        pid = int(Path(services or "", "kafka", "kafka.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return _tree_cpu(pid)
+
+
+def _postgres_cpu(conn: Any) -> float | None:
+    try:
+        row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+        backend = int(row["pid"] if isinstance(row, dict) else row[0])
+    except (ValueError, TypeError):
+        return None
+    stat = _stat(backend)
+    return _tree_cpu(int(stat[1])) if stat else None  # the backend's parent: the postmaster
+
+
+def _tree_cpu(pid: int) -> float | None:
+    _wait_for_reaping(pid)
+    own = _stat(pid)
+    if not own:
+        return None
+    ticks = sum(int(own[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(pid):
+            stat = _stat(int(entry.name))
+            if len(stat) > 12 and stat[1] == str(pid):
+                ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_reaping(pid: int, timeout: float = 2.0) -> None:
+    """A child that has just exited (a closed connection's backend) shows no CPU until its
+    parent reaps it and adds it to `cutime`: wait for the zombies to go."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        zombies = [
+            entry
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and (stat := _stat(int(entry.name)))
+            and stat[0] == "Z" and stat[1] == str(pid)
+        ]  # fmt: skip
+        if not zombies:
+            return
+        time.sleep(0.05)
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, ...]; [] if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return text[text.rindex(")") + 2 :].split()

@@ -4,10 +4,12 @@ Three figures, each the median of `--repeats` runs on a fresh topic prefix:
 
 * relay: a backlog of `--events` stored events (API tokens saved 500 per transaction) is
   published to Kafka with `Relay.run_once` until the checkpoint reaches the head; events/s.
-  Baseline: the same producer configuration sending same-sized records (key, value, headers)
-  straight from memory, so the ratio is what reading the log and checkpointing cost.
+  Baseline: kafka-python's own `send()` per record with the same producer configuration and
+  same-sized records (key, value, headers) straight from memory, no database: what the relay
+  did before it built its record batches itself (ratio > 1: faster than the client's path).
 * projector: the audit projection consumes those records into an empty schema with
-  `KafkaProjector.run_once`; events/s from its first non-empty poll. Baseline: single-row
+  `KafkaProjector.run_once` (its writer thread applying each batch while the next is polled)
+  until the last batch is committed; events/s from its first non-empty poll. Baseline: single-row
   INSERTs of audit-shaped rows, 1,000 per transaction, pipelined, the way the projector writes.
 * lag: the relay and the audit projector run as their own processes (`workers.run_relay`,
   `workers.run_projector audit`); commands (`Tenancy.issue_token`) are issued open-loop at
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -41,7 +42,18 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from bench.common import log, median, ms, percentile, print_table
+from bench.common import (
+    CpuPerEvent,
+    cpu_per_event,
+    cpu_sample,
+    log,
+    median,
+    ms,
+    percentile,
+    print_table,
+)
+from bench.kafka_readme import write_readme
+from bench.projector_group import group_rate
 from domain.shared.context import bound
 from domain.tenancy.application import digest
 from domain.tenancy.tokens import ApiToken
@@ -56,8 +68,6 @@ from workers.kafka_projector import KafkaProjector
 from workers.relay import Relay
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "bench" / "README.md"
-HEADING = "## Relay and projector (Kafka)"
 SEED_CHUNK = 500
 GOALS = {"relay": 20_000.0, "projector": 10_000.0, "p99": 0.250}
 
@@ -146,8 +156,8 @@ def seed(container: Container, count: int) -> None:
 # --- throughput -----------------------------------------------------------------------------
 
 
-def relay_rate(container: Container, settings: Settings) -> float:
-    """Publish the whole log from checkpoint 0 into fresh topics; events per second."""
+def relay_rate(container: Container, settings: Settings) -> tuple[float, CpuPerEvent]:
+    """Publish the whole log from checkpoint 0 into fresh topics; events/s and CPU/event."""
     with container.db.connect_owner() as conn:
         with conn.transaction():
             conn.execute("UPDATE relay.checkpoint SET position = 0")
@@ -157,17 +167,21 @@ def relay_rate(container: Container, settings: Settings) -> float:
         relay = Relay(container.events, container.db, producer, settings)
         relay.ensure_topics([topic_name(settings, "tenancy")])  # not part of the timing
         head = container.events.head()
+        before = cpu_sample(conn)
         t0 = time.perf_counter()
         while relay.run_once(conn):
             pass
         elapsed = time.perf_counter() - t0
+        cpu = cpu_per_event(before, cpu_sample(conn), relay.published)
         producer.close()
         assert relay.checkpoint(conn) == head
-    return relay.published / elapsed
+    return relay.published / elapsed, cpu
 
 
-def projector_rate(container: Container, settings: Settings, expected: int) -> float:
-    """Consume `expected` records into an empty audit schema; events per second."""
+def projector_rate(
+    container: Container, settings: Settings, expected: int
+) -> tuple[float, CpuPerEvent]:
+    """Consume `expected` records into an empty audit schema; events/s and CPU/event."""
     projection = AuditProjection()
     with container.db.connect_owner() as conn:
         projection.drop(conn, projection.name)
@@ -185,15 +199,17 @@ def projector_rate(container: Container, settings: Settings, expected: int) -> f
             projector.subscribe(consumer)
             t0: float | None = None
             deadline = time.monotonic() + 300
+            before = cpu_sample(conn)
             while projector.consumed < expected and time.monotonic() < deadline:
                 if projector.run_once(conn, consumer) and t0 is None:
                     t0 = time.perf_counter()
             projector.drain()  # the writer thread commits the last batch
             elapsed = time.perf_counter() - (t0 or time.perf_counter())
+            cpu = cpu_per_event(before, cpu_sample(conn), projector.consumed)
         finally:
             projector.close()
             consumer.close(autocommit=False)
-    return projector.consumed / elapsed if elapsed else float("nan")
+    return (projector.consumed / elapsed if elapsed else float("nan")), cpu
 
 
 def raw_produce_rate(container: Container, settings: Settings, count: int) -> float:
@@ -396,6 +412,25 @@ def measure(
 
 # --- report ---------------------------------------------------------------------------------
 
+CPU_HEADERS = ["figure", "python", "postgres", "kafka broker", "events/s ceiling"]
+
+
+def cpu_table(relay: list[CpuPerEvent], projector: list[CpuPerEvent]) -> list[list[str]]:
+    """CPU per event by where it was spent: unlike events/s, other load on the box barely
+    moves it. The ceiling is `CpuPerEvent.ceiling` (this process's Python on one core)."""
+    rows = []
+    for name, samples in (("relay → Kafka", relay), ("Kafka → audit projector", projector)):
+        if not samples:
+            continue
+        cpu = CpuPerEvent(
+            median([c.python for c in samples]),
+            median([c.postgres for c in samples if c.postgres is not None]),
+            median([c.kafka for c in samples if c.kafka is not None]),
+        )
+        rows.append([name, *(f"{v:.1f}" for v in (cpu.python, cpu.postgres, cpu.kafka)),
+                     rate_cell(cpu.ceiling())])  # fmt: skip
+    return rows
+
 
 def rate_cell(value: float) -> str:
     return "-" if value != value else f"{value:,.0f}"
@@ -409,9 +444,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true", help="print only")
     parser.add_argument("--lag-only", action="store_true", help="skip throughput; print only")
+    parser.add_argument(
+        "--members", type=int, default=2, help="projector processes in one group (0: skip)"
+    )
     args = parser.parse_args()
 
     relay, projector, produce, insert, p50, p99, lost = [], [], [], [], [], [], []
+    relay_cpu: list[CpuPerEvent] = []
+    projector_cpu: list[CpuPerEvent] = []
+    group: list[float] = []
     load_before = os.getloadavg()[0]
     with bench_stack() as container:
         if not args.lag_only:
@@ -420,8 +461,12 @@ def main() -> None:
         for run in range(1, 0 if args.lag_only else args.repeats + 1):
             settings = with_prefix(container.settings, fresh_prefix())
             try:
-                relay.append(relay_rate(container, settings))
-                projector.append(projector_rate(container, settings, args.events))
+                rate, cpu = relay_rate(container, settings)
+                relay.append(rate)
+                relay_cpu.append(cpu)
+                rate, cpu = projector_rate(container, settings, args.events)
+                projector.append(rate)
+                projector_cpu.append(cpu)
             finally:
                 delete_topics(settings)
             raw = with_prefix(container.settings, fresh_prefix())
@@ -430,6 +475,13 @@ def main() -> None:
             finally:
                 delete_topics(raw)
             insert.append(raw_insert_rate(container, args.events))
+            if args.members:
+                settings = with_prefix(container.settings, fresh_prefix())
+                try:
+                    group.append(group_rate(container, settings, args.members))
+                finally:
+                    delete_topics(settings)
+                log(f"run {run}: {args.members} projector processes {group[-1]:,.0f}/s")
             log(
                 f"run {run}: relay {relay[-1]:,.0f}/s (raw produce {produce[-1]:,.0f}/s),"
                 f" projector {projector[-1]:,.0f}/s (raw insert {insert[-1]:,.0f}/s)"
@@ -464,6 +516,20 @@ def main() -> None:
             rate_cell(median(insert)),
             f"{median(projector) / median(insert):.2f}",
         ],
+        *(
+            [
+                [
+                    f"Kafka → audit, {args.members} projector processes (events/s)",
+                    *map(rate_cell, group),
+                    rate_cell(median(group)),
+                    "≥ 10,000",
+                    rate_cell(median(insert)),
+                    f"{median(group) / median(insert):.2f}",
+                ]
+            ]
+            if group
+            else []
+        ),
         [f"lag p50 at {args.rate:.0f} cmd/s (ms)", *map(ms, p50), ms(median(p50)), "-", "-", "-"],
         [
             f"lag p99 at {args.rate:.0f} cmd/s (ms)",
@@ -483,6 +549,10 @@ def main() -> None:
         "ratio",
     ]
     print_table(headers, rows)
+    cpu_rows = cpu_table(relay_cpu, projector_cpu)
+    if cpu_rows:
+        print("\nCPU per event (µs, median of runs) and the rate it allows on 2 idle cores")
+        print_table(CPU_HEADERS, cpu_rows)
     verdict = "; ".join(
         f"{name} {'met' if ok else '**not met**'}"
         for name, ok in (
@@ -495,75 +565,12 @@ def main() -> None:
     if any(lost):
         log(f"commands not observed per lag run: {lost}")
     if not (args.no_readme or args.lag_only):
-        write_readme(headers, rows, args, f"Goals: {verdict}. Load average {load}.")
-
-
-def crc_mode() -> str:
-    """kafka-python checksums every record batch; which implementation it found matters a lot."""
-    from kafka.record import util
-
-    return "C extension" if getattr(util, "crc32c_c", None) else "pure Python"
-
-
-def write_readme(
-    headers: list[str], rows: list[list[str]], args: argparse.Namespace, verdict: str
-) -> None:
-    """Replace this run's table in bench/README.md (one per CRC32C mode), leaving the rest."""
-    table = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-    subheading = f"### CRC32C: {crc_mode()}"
-    subsection = "\n".join(
-        [
-            subheading,
-            "",
+        write_readme(
+            [(headers, rows), (CPU_HEADERS, cpu_rows)],
             f"{args.events:,} events, lag at {args.rate:.0f} cmd/s for {args.seconds:.0f} s,"
             f" median of {args.repeats}; {time.strftime('%Y-%m-%d')}.",
-            "",
-            *table,
-            "",
-            verdict,
-            "",
-        ]
-    )
-    intro = "\n".join(
-        [
-            HEADING,
-            "",
-            "`python -m bench.relay_projector`. Baselines: kafka-python producing same-sized"
-            " records from memory with the relay's producer settings; pipelined single-row"
-            " INSERTs of audit rows, 1,000 per transaction. kafka-python checksums every record"
-            " batch (CRC32C) on produce and fetch: in pure Python unless the `crc32c` package is"
-            " installed, hence one table per mode.",
-            "",
-            "Where the time goes (cProfile): the relay is kafka-python's"
-            " `send()` per record (partitioner murmur2, record encoding, batch CRC): 87 % of the"
-            " relay's time under cProfile, the log read 5 %, so it tracks the raw-produce baseline;"
-            " a faster relay needs a faster client (librdkafka) or several relays by partition."
-            " The projector spends its time in kafka-python's record parsing and CRC check,"
-            " event decoding, and the audit projection's one `execute` per event plus"
-            " `public_payload`; the projector runs each batch in psycopg pipeline mode, which"
-            " halved its CPU per event. Lag at 200 cmd/s is mostly CPU scheduling on the shared"
-            " box: at 50 cmd/s, sequential, it measured p50 10 ms, p99 32 ms.",
-            "",
-        ]
-    )
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    section_re = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    found = section_re.search(text)
-    section = found.group(0) if found else intro
-    sub_re = re.compile(rf"^{re.escape(subheading)}\n.*?(?=^##|\Z)", re.S | re.M)
-    if sub_re.search(section):
-        section = sub_re.sub(lambda _: subsection + "\n", section)
-    else:
-        section = section.rstrip("\n") + "\n\n" + subsection + "\n"
-    if found:
-        text = text[: found.start()] + section + text[found.end() :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text)
+            f"Goals: {verdict}. Load average {load}.",
+        )
 
 
 if __name__ == "__main__":

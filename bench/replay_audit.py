@@ -31,7 +31,16 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from bench.common import bench_container, log, median, print_table, seed_owner
+from bench.common import (
+    CpuPerEvent,
+    bench_container,
+    cpu_per_event,
+    cpu_sample,
+    log,
+    median,
+    print_table,
+    seed_owner,
+)
 from domain.tenancy.tokens import ApiToken
 from infra.container import Container
 from projections.audit import AuditProjection
@@ -108,6 +117,23 @@ def read_and_decode(container: Container, batch: int) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
+def print_cpu(base: list[CpuPerEvent], replay: list[CpuPerEvent]) -> None:
+    """CPU per event, which the machine's other load does not change, and the rate it allows
+    on two otherwise idle cores (`CpuPerEvent.ceiling`)."""
+    rows = []
+    for name, samples in (("read+decode baseline", base), ("replay audit", replay)):
+        cpu = CpuPerEvent(
+            median([c.python for c in samples]),
+            median([c.postgres for c in samples if c.postgres is not None]),
+            None,
+        )
+        ceiling = cpu.ceiling()
+        rows.append([name, f"{cpu.python:.1f}", f"{cpu.postgres:.1f}", f"{ceiling:,.0f}",
+                     f"{1_000_000 / ceiling:.0f}"])  # fmt: skip
+    print("\nCPU per event (µs, median of rounds) and the ceiling it allows on 2 idle cores")
+    print_table(["step", "python", "postgres", "events/s ceiling", "s per 1M"], rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to seed")
@@ -130,15 +156,22 @@ def main(argv: list[str] | None = None) -> None:
             conn.execute("VACUUM ANALYZE mcps_events")
         base_rates, replay_secs, replay_rates, replayed = [], [], [], 0
         per_event_secs: list[float] = []
+        base_cpu: list[CpuPerEvent] = []
+        replay_cpu: list[CpuPerEvent] = []
         load_before = os.getloadavg()
+        meter = container.db.connect_owner(autocommit=True)
         for repeat in range(args.repeats):
+            before = cpu_sample(meter)
             count, seconds = read_and_decode(container, args.batch)
+            base_cpu.append(cpu_per_event(before, cpu_sample(meter), count))
             base_rates.append(count / seconds)
             log(f"round {repeat + 1}: read+decode {count:,} in {seconds:.1f} s")
             profiler = cProfile.Profile() if args.profile and repeat == args.repeats - 1 else None
             if profiler:
                 profiler.enable()
+            before = cpu_sample(meter)
             result = replay(container.events, container.db, by_name("audit"), batch_size=args.batch)
+            replay_cpu.append(cpu_per_event(before, cpu_sample(meter), result.events))
             if profiler:
                 profiler.disable()
             replayed = result.events
@@ -154,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 per_event_secs.append(reference.seconds)
                 log(f"round {repeat + 1}: per-event replay in {reference.seconds:.1f} s")
+        meter.close()
 
     base, rate = median(base_rates), median(replay_rates)
     print(
@@ -178,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         f" Load average (1 min) {load_before[0]:.1f} → {load_after[0]:.1f}"
         f" on {os.cpu_count()} CPUs."
     )
+    print_cpu(base_cpu, replay_cpu)
     if args.profile and profiler is not None:
         print("\ncProfile of the replay (top 25 by cumulative time):")
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)

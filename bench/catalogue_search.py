@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import sys
 import tempfile
@@ -118,10 +119,10 @@ def start_api(ctx: Any, database_url: str, workers: int, cache: bool) -> tuple[i
 
 async def _http_client(
     port: int, paths: list[str], offset: int, start: float, end: float
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, int, float]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     latencies: list[float] = []
-    errors, i = 0, offset
+    errors, i, done = 0, offset, 0
     while True:
         t0 = time.perf_counter()
         if t0 >= end:
@@ -136,6 +137,7 @@ async def _http_client(
                 length = int(line[15:])
         await reader.readexactly(length)
         t1 = time.perf_counter()
+        done += 1
         if head[9:12] != b"200":
             errors += 1
             if errors == 1:
@@ -143,17 +145,18 @@ async def _http_client(
         elif t0 >= start:
             latencies.append(t1 - t0)
     writer.close()
-    return latencies, errors
+    return latencies, errors, done, 0.0
 
 
 async def _sql_client(
     url: str, statements: list[tuple[str, dict[str, Any]]], offset: int, start: float, end: float
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, int, float]:
     latencies: list[float] = []
-    errors, i = 0, offset
+    errors, i, done = 0, offset, 0
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         # As `search` runs them: prepared (psycopg does it from the fifth run), one plan.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
+        backend = conn.info.backend_pid
         while True:
             t0 = time.perf_counter()
             if t0 >= end:
@@ -167,15 +170,17 @@ async def _sql_client(
                 errors += 1
                 continue
             t1 = time.perf_counter()
+            done += 1
             if t0 >= start:
                 latencies.append(t1 - t0)
-    return latencies, errors
+        used = _cpu_of(backend)  # read before the backend exits with the connection
+    return latencies, errors, done, used
 
 
-def _client_process(job: dict[str, Any]) -> tuple[list[float], int]:
+def _client_process(job: dict[str, Any]) -> tuple[list[float], int, int, float]:
     """`job["connections"]` concurrent clients in one process; times from `time.time()`."""
 
-    async def run() -> list[tuple[list[float], int]]:
+    async def run() -> list[tuple[list[float], int, int, float]]:
         shift = time.perf_counter() - time.time()
         start, end = job["start"] + shift, job["end"] + shift
         first = job["first"]
@@ -192,11 +197,44 @@ def _client_process(job: dict[str, Any]) -> tuple[list[float], int]:
         return await asyncio.gather(*tasks)
 
     latencies: list[float] = []
-    errors = 0
-    for lat, err in asyncio.run(run()):
+    errors = done = 0
+    used = 0.0
+    for lat, err, n, cpu in asyncio.run(run()):
         latencies.extend(lat)
         errors += err
-    return latencies, errors
+        done += n
+        used += cpu
+    return latencies, errors, done, used
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(_cpu_of(pid) for pid in pids)
+
+
+def backends(dbname: str) -> dict[int, float]:
+    """PostgreSQL's processes serving `dbname` (their title names it), with their CPU."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read()
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and f" {dbname} ".encode() in title:
+            found[int(entry)] = _cpu_of(int(entry))
+    return found
 
 
 def _ready(_: int) -> None:
@@ -221,10 +259,19 @@ def run_load(
         }
         for p, n in enumerate(per_proc)
     ]
+    # CPU per request, of the API processes and of PostgreSQL's backends for this database:
+    # what the machine's cores must supply, whatever else runs on them.
+    api_before, db_before = cpu_seconds(work.get("pids", [])), backends(args.dbname)
     results = pool.map(_client_process, jobs)
-    latencies = [x for lat, _ in results for x in lat]
-    errors = sum(err for _, err in results)
+    api_cpu = cpu_seconds(work.get("pids", [])) - api_before
+    db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in backends(args.dbname).items())
+    db_cpu += sum(used for *_, used in results)  # the sql clients' own backends, now gone
+    latencies = [x for lat, *_ in results for x in lat]
+    errors = sum(err for _, err, *_ in results)
+    done = max(1, sum(n for _, _, n, _ in results))
     return {
+        "api_ms": 1000 * api_cpu / done,
+        "db_ms": 1000 * db_cpu / done,
         "rate": len(latencies) / args.seconds,
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),
@@ -350,9 +397,17 @@ def main() -> None:
             figures = build_catalogue(container, args.services)
         port, servers = start_api(ctx, container.database_url, args.workers, cache=True)
         nocache_port, more = start_api(ctx, container.database_url, args.workers, cache=False)
-        servers += more
+        args.dbname = container.db.target.dbname
         try:
             work = workloads(container, port, nocache_port, args)
+            for mode, pids in (
+                ("search", servers),
+                ("healthz", servers),
+                ("search-nocache", more),
+                ("browse-nocache", more),
+            ):
+                work[mode]["pids"] = [process.pid for process in pids]
+            servers += more
             check_answers(port, work)
             results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
             with ctx.Pool(args.client_procs) as pool:
@@ -365,7 +420,9 @@ def main() -> None:
                         results[mode].append(r)
                         log(
                             f"run {repeat + 1}/{args.repeats} {mode:>14}: {r['rate']:7.0f}/s"
-                            f" p50 {ms(r['p50'])} p95 {ms(r['p95'])} ms errors {r['errors']}"
+                            f" p50 {ms(r['p50'])} p95 {ms(r['p95'])} ms, CPU/req API"
+                            f" {r['api_ms']:.2f} DB {r['db_ms']:.2f} ms, errors {r['errors']},"
+                            f" load {os.getloadavg()[0]:.1f}"
                         )
         finally:
             for process in servers:
@@ -392,11 +449,25 @@ def report(args: argparse.Namespace, figures: dict[str, float], results: dict[st
                 ms(median([r["p99"] for r in runs])),
                 f"{rates[mode] / rates['sql']:.2f}" if rates.get("sql") else "-",
                 f"{rates[mode] / rates['healthz']:.2f}" if rates.get("healthz") else "-",
+                f"{median([r['api_ms'] for r in runs]):.2f}",
+                f"{median([r['db_ms'] for r in runs]):.2f}",
                 sum(r["errors"] for r in runs),
             ]
         )
     print_table(
-        ["mode", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs sql", "vs healthz", "errors"], rows
+        [
+            "mode",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "vs sql",
+            "vs healthz",
+            "API CPU ms/req",
+            "DB CPU ms/req",
+            "errors",
+        ],
+        rows,
     )
     if not figures:
         return

@@ -6,7 +6,7 @@ tenant. `listing` copies what search needs of the listed rows only, in the same 
 every change to `services`, and has no row-level security because everything in it is public.
 Search runs on `listing` because PostgreSQL cannot use an index for a condition that is not
 leakproof (`@@`, `<%`, `LIKE`) on a table with a row-level security policy: it must apply the
-policy first, so every search would read the whole table (measured on 100,000 rows: 47–59 ms
+policy first, so every search would read the whole table (measured on 100,000 rows: 47 to 59 ms
 instead of 0.4 ms). A caller's own drafts are few; they are searched in `services` (see
 `projections.catalogue_search`).
 

@@ -24,6 +24,7 @@ from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 # psycopg's errors as eventsourcing's, most specific first (what the library's pool does).
@@ -130,12 +131,16 @@ class OneTripRecorder(PostgresApplicationRecorder):
             except psycopg.Error as error:
                 raise _translated(error) from error
             finally:
-                if cursor is not None and not cursor.connection.closed:
-                    if cursor.connection.broken:
-                        cursor.connection.close()
-                    else:
-                        with self._idle_lock:
-                            self._idle.append(cursor)
+                if cursor is not None:
+                    self._put_back(cursor)
+
+    def _put_back(self, cursor: psycopg.Cursor[Any]) -> None:
+        """Keep a connection that is idle and well; close any other (broken, interrupted)."""
+        if cursor.connection.info.transaction_status == TransactionStatus.IDLE:
+            with self._idle_lock:
+                self._idle.append(cursor)
+        else:
+            cursor.connection.close()
 
     def _connect(self) -> psycopg.Connection[Any]:
         pool = self.datastore.pool

@@ -69,12 +69,13 @@ class LedgerProjection(Projection):
         ).fetchone()
         return (row["position"], row["hash"]) if row else (0, GENESIS)
 
-    def apply_batch(self, *args: Any, **kwargs: Any) -> int:
+    def write_batch(self, *args: Any, **kwargs: Any) -> int:
         # The cached head is good within one batch only: between batches a replay may have
-        # swapped a rebuilt schema in under the same name.
+        # swapped a rebuilt schema in under the same name. (`apply_batch` and the log
+        # projector's one-transaction step both write through here.)
         self._last = None
         try:
-            return super().apply_batch(*args, **kwargs)
+            return super().write_batch(*args, **kwargs)
         except BaseException:
             self._last = None  # the cached head was rolled back with the batch
             raise

@@ -41,7 +41,11 @@ def _start(home: Path, port: int) -> subprocess.Popen[str]:
         if process.poll() is not None:
             break
     process.kill()
-    raise AssertionError(f"`up` did not print its ready line: {process.stdout.read()}")
+    rest = process.stdout.read()
+    raise AssertionError(
+        f"`up` did not print its ready line (exit {process.wait()}, a negative exit is the"
+        f" signal that ended it): {rest}"
+    )
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api.errors import install_error_handlers
+from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.middleware import BodyLimit, request_context
-from api.routes import audit, auth, catalogue, me, ops, services, tenants, tokens
+from api.routes import audit, auth, catalogue, me, ops, reviews, services, tenants, tokens
 from api.spa import mount_spa
 from infra.container import Container
 
@@ -47,7 +47,7 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(BodyLimit)  # inside request_context: its 413 is a problem like any
     app.middleware("http")(request_context)
     install_error_handlers(app)
-    for module in (auth, me, tenants, tokens, audit, services, catalogue, ops):
+    for module in (auth, me, tenants, tokens, audit, services, reviews, catalogue, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 
@@ -56,9 +56,9 @@ def create_app(container: Container) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                PROBLEM_SCHEMA
-            )
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            components["responses"] = PROBLEM_RESPONSES
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -51,12 +51,17 @@ _HTTP_CODES = {
 }
 
 
-#: Declared on every router, so the OpenAPI document shows the error shape.
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    status: {
+#: The error responses every operation may give, declared once in the OpenAPI document's
+#: `components.responses` and referenced by each router, so clients see one shape per status.
+PROBLEM_RESPONSES: dict[str, dict[str, object]] = {
+    HTTPStatus(status).phrase.replace(" ", ""): {
         "description": HTTPStatus(status).phrase + " (problem+json)",
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    for status in (400, 401, 403, 404, 409, 422)
+}
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"$ref": "#/components/responses/" + HTTPStatus(status).phrase.replace(" ", "")}
     for status in (400, 401, 403, 404, 409, 422)
 }
 

@@ -52,7 +52,7 @@ from projections.directory import memberships_of
 READ_MODEL = "catalogue"
 NO_NUL = r"^[^\x00]*$"
 
-router = APIRouter(prefix="/api/v1", tags=["services"], responses=PROBLEMS)
+router = APIRouter(prefix="/api/v1", tags=["catalogue"], responses=PROBLEMS)
 
 NamePath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="The service's name")

@@ -1,6 +1,7 @@
-"""Marketplace commands: list, version, publish and review MCP services; server.json out.
+"""Marketplace commands: list, version and publish MCP services; server.json out.
 
-Queries (search, detail, versions, reviews) live in `api/routes/catalogue.py`.
+Queries (search, detail, versions, reviews) live in `api/routes/catalogue.py`, review
+commands in `api/routes/reviews.py`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from api.schemas_services import (
     Deprecation,
     Featuring,
     Introspection,
-    ReviewCreate,
-    ReviewRemoval,
     ServiceCreate,
     ServiceUpdate,
     Unpublishing,
@@ -66,7 +65,7 @@ def acting(
     return Acting(role=role, platform_admin=platform_admin)
 
 
-def _acting_on(
+def acting_on(
     container: Container, principal: Principal | None, name: str, *, change: bool = True
 ) -> Acting:
     service = container.marketplace.service(name)
@@ -120,7 +119,7 @@ def update_service(
     name: str = NamePath,
 ) -> CommandAccepted:
     """Send only the fields to change; an unchanged value records nothing."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     return accepted(response, container.marketplace.update(name, who, body.changes()))
 
 
@@ -138,7 +137,7 @@ def release_version(
     name: str = NamePath,
 ) -> CommandAccepted:
     """Semver, greater than every version released before (yanked ones included); immutable."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     result = container.marketplace.release(name, who, body.version, body.release())
     return accepted(response, result)
 
@@ -155,7 +154,7 @@ def yank_version(
     version: str = VersionPath,
 ) -> CommandAccepted:
     """New deployments skip it; running ones keep it until they upgrade."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     return accepted(response, container.marketplace.yank(name, who, version, body.reason))
 
 
@@ -174,7 +173,7 @@ def introspect_tools(
     remote URL, which must not be an internal address), runs `initialize` and `tools/list`,
     and records the tools on the version. Can take a minute on a first install.
     """
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     service = container.marketplace.visible_service(name, who)
     if not (who.may_edit() or who.platform_admin):
         raise ServicePermissionError("only the publisher's owners and admins, or operators")
@@ -205,7 +204,7 @@ def publish_service(
     principal: PrincipalDep, container: ContainerDep, response: Response, name: str = NamePath
 ) -> CommandAccepted:
     """Listed for everyone, anonymous visitors included; needs a released version."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     return accepted(response, container.marketplace.publish(name, who))
 
 
@@ -218,7 +217,7 @@ def deprecate_service(
     name: str = NamePath,
 ) -> CommandAccepted:
     """Still listed, with a notice and, if given, the listed service that replaces it."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     result = container.marketplace.deprecate(name, who, body.successor, body.reason)
     return accepted(response, result)
 
@@ -232,7 +231,7 @@ def unpublish_service(
     name: str = NamePath,
 ) -> CommandAccepted:
     """Back to a draft: hidden from the marketplace, kept for its tenant."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     return accepted(response, container.marketplace.unpublish(name, who, body.reason))
 
 
@@ -245,7 +244,7 @@ def feature_service(
     name: str = NamePath,
 ) -> CommandAccepted:
     """Platform operators only; `{"featured": false}` takes it off the front page."""
-    who = _acting_on(container, principal, name)
+    who = acting_on(container, principal, name)
     return accepted(response, container.marketplace.feature(name, who, body.featured))
 
 
@@ -257,81 +256,6 @@ def export_server_json(
     version: str | None = Query(default=None, max_length=128),
 ) -> dict[str, Any]:
     """The official MCP Registry format; our extra fields ride in `_meta["one.mcps/service"]`."""
-    who = _acting_on(container, principal, name, change=False)
+    who = acting_on(container, principal, name, change=False)
     service: McpService = container.marketplace.visible_service(name, who)
     return server_json.export(service, version)
-
-
-# --- reviews ----------------------------------------------------------------------------------
-
-
-@router.post(
-    "/{name}/reviews",
-    summary="Review a service",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CommandAccepted,
-)
-def post_review(
-    body: ReviewCreate,
-    principal: UserDep,
-    container: ContainerDep,
-    response: Response,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """One review per person and service; members of the publisher cannot review it."""
-    user = container.tenancy.user(principal.user_id)
-    who = _acting_on(container, principal, name, change=False)
-    result = container.marketplace.post_review(
-        name,
-        user.id,
-        user.username,
-        user.personal_tenant_id,
-        who,
-        body.rating,
-        body.comment,
-    )
-    return accepted(response, result)
-
-
-@router.put("/{name}/reviews/me", summary="Edit your review", response_model=CommandAccepted)
-def edit_review(
-    body: ReviewCreate,
-    principal: UserDep,
-    container: ContainerDep,
-    response: Response,
-    name: str = NamePath,
-) -> CommandAccepted:
-    result = container.marketplace.edit_review(name, principal.user_id, body.rating, body.comment)
-    return accepted(response, result)
-
-
-@router.delete("/{name}/reviews/me", summary="Remove your review", response_model=CommandAccepted)
-def remove_own_review(
-    principal: UserDep, container: ContainerDep, response: Response, name: str = NamePath
-) -> CommandAccepted:
-    who = Acting(role=None)
-    result = container.marketplace.remove_review(
-        name, principal.user_id, principal.user_id, who, "removed by the author"
-    )
-    return accepted(response, result)
-
-
-@router.post(
-    "/{name}/reviews/{user_id}/remove",
-    summary="Remove a review (moderation)",
-    response_model=CommandAccepted,
-)
-def moderate_review(
-    user_id: UUID,
-    body: ReviewRemoval,
-    principal: UserDep,
-    container: ContainerDep,
-    response: Response,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """Platform operators only; the author cannot post it again."""
-    if not is_platform_admin(container, principal):
-        raise ProblemError(403, "platform.admin_required", "this needs a platform operator")
-    who = Acting(role=None, platform_admin=True)
-    result = container.marketplace.remove_review(name, user_id, principal.user_id, who, body.reason)
-    return accepted(response, result)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SDK's contract with the API, regenerated from the code, never edited by hand:
 #   openapi.json      exported from the FastAPI app without a server (api/openapi_export.py)
-#   src/schema.d.ts   its TypeScript types (openapi-typescript)
+#   src/schema.d.ts   its TypeScript types (openapi-typescript), composed from
+#   src/generated/    one file per API tag and kind (scripts/split_schema.py)
 # Usage: scripts/generate.sh           rewrite both files (what `./run sdk` does)
 #        scripts/generate.sh --check   regenerate into a temporary folder, fail on any difference
 set -euo pipefail
@@ -14,23 +15,25 @@ if [[ ! -x "$HERE/node_modules/.bin/openapi-typescript" ]]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 out="$HERE"
 if (( check )); then
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
+  out="$work/out"
   mkdir -p "$out/src"
 fi
 (cd "$ROOT" && "$PY" -m api.openapi_export "$out/openapi.json")
-"$HERE/node_modules/.bin/openapi-typescript" "$out/openapi.json" -o "$out/src/schema.d.ts" \
+"$HERE/node_modules/.bin/openapi-typescript" "$out/openapi.json" -o "$work/schema.d.ts" \
   --default-non-nullable false --silent
+"$PY" "$HERE/scripts/split_schema.py" "$out/openapi.json" "$work/schema.d.ts" "$out/src"
 
-(( check )) || { echo "sdk/typescript: regenerated openapi.json and src/schema.d.ts"; exit 0; }
+(( check )) || { echo "sdk/typescript: regenerated openapi.json, src/schema.d.ts, src/generated/"; exit 0; }
 drift=0
-for file in openapi.json src/schema.d.ts; do
-  if ! diff -u "$HERE/$file" "$out/$file" > "$out/diff" 2>&1; then
+for file in openapi.json src/schema.d.ts src/generated; do
+  if ! diff -ru "$HERE/$file" "$out/$file" > "$work/diff" 2>&1; then
     drift=1
     echo "sdk/typescript/$file is out of date with the API:" >&2
-    head -n 40 "$out/diff" >&2
+    head -n 40 "$work/diff" >&2
   fi
 done
 if (( drift )); then
@@ -39,7 +42,7 @@ if (( drift )); then
 The API's routes or schemas changed, so the TypeScript SDK's generated files drifted.
 Regenerate and commit them:
     ./run sdk
-    git add sdk/typescript/openapi.json sdk/typescript/src/schema.d.ts
+    git add sdk/typescript/openapi.json sdk/typescript/src/schema.d.ts sdk/typescript/src/generated
 MSG
   exit 1
 fi

@@ -235,8 +235,7 @@ def _variables_of(env: dict[str, str], schema: dict[str, Any]) -> list[dict[str,
     required = set(schema.get("required") or [])
     variables: list[dict[str, Any]] = []
     for name, value in env.items():
-        keys = PLACEHOLDER.findall(value)
-        if keys == [name] and value.strip() == f"{{{{config.{name}}}}}":
+        if PLACEHOLDER.fullmatch(value.strip()) and PLACEHOLDER.findall(value) == [name]:
             prop = properties.get(name) or {}
             variable: dict[str, Any] = {
                 "name": name,

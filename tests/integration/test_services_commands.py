@@ -229,7 +229,6 @@ def test_bad_services_are_refused_whole(
 ) -> None:
     before = world.events()
     body = service_body("bad-service") | change
-    body = {k: v for k, v in body.items()}
     r = world.http.post("/api/v1/services", json=body, headers=team["owner"])
     problem = assert_problem(r, 422)
     assert problem["field"] == field, problem

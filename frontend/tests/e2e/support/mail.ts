@@ -1,47 +1,9 @@
-/** The mail the API wrote to files: the newest message to an address, and its code. */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
-
+/** The mail the API wrote to files (the SDK's live tests read it the same way). */
+import { lastMailIn } from '../../../../sdk/typescript/tests/mail'
 import { MAIL_DIR } from './env'
 
-export async function lastMailTo(address: string, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const files = readdirSync(MAIL_DIR)
-      .filter((name) => name.endsWith('.eml'))
-      .map((name) => join(MAIL_DIR, name))
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
-    for (const file of files) {
-      const mail = parse(readFileSync(file, 'utf8'))
-      if (mail.to === address) return mail.body
-    }
-    if (Date.now() > deadline) throw new Error(`no mail to ${address} in ${MAIL_DIR}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+export { codeIn } from '../../../../sdk/typescript/tests/mail'
 
-/** The single-use code a mail asks to paste (the same token its link carries). */
-export function codeIn(body: string): string {
-  const match = /paste this code: (\S+)/.exec(body)
-  if (!match?.[1]) throw new Error(`no code in mail:\n${body}`)
-  return match[1]
-}
-
-function parse(raw: string): { to: string; body: string } {
-  const [head = '', ...rest] = raw.split(/\r?\n\r?\n/)
-  const headers = new Map<string, string>()
-  for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
-    const at = line.indexOf(':')
-    if (at > 0) headers.set(line.slice(0, at).toLowerCase(), line.slice(at + 1).trim())
-  }
-  let body = rest.join('\n\n')
-  const encoding = headers.get('content-transfer-encoding')?.toLowerCase()
-  if (encoding === 'base64') body = Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
-  if (encoding === 'quoted-printable') {
-    const bytes = body
-      .replace(/=\r?\n/g, '')
-      .replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
-    body = Buffer.from(bytes, 'latin1').toString('utf8')
-  }
-  return { to: headers.get('to') ?? '', body }
+export function lastMailTo(address: string, timeoutMs = 10_000): Promise<string> {
+  return lastMailIn(MAIL_DIR, address, timeoutMs)
 }

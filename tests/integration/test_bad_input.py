@@ -388,11 +388,15 @@ def test_cases_cover_the_served_openapi_document(server: Server) -> None:
     }
     covered = {(c.method, c.path) for c in CASES if c.name != "method not allowed"}
     assert live == covered
-    # Every operation documents the problem shape for its errors.
+    # Every operation documents the problem shape for its errors (inline or by reference).
+    shared = served.json()["components"]["responses"]
     for method, path, op in operations():
         for status in ("401", "404", "422"):
             if status in op["responses"]:
-                media = op["responses"][status]["content"]
+                response = op["responses"][status]
+                if "$ref" in response:
+                    response = shared[response["$ref"].rsplit("/", 1)[-1]]
+                media = response["content"]
                 assert "application/problem+json" in media, (method, path, status)
 
 

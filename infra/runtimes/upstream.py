@@ -3,8 +3,11 @@
 The bridge (`infra.runtimes.bridge`) serves streamable HTTP on a loopback port and forwards to
 one upstream stdio server: a local process (`process_upstream`) or a container
 (`docker_upstream`). Each upstream module exposes `open_upstream(spec, home, log)`, an async
-context manager that starts the server and yields an `Upstream`; leaving the context stops it.
-When the server cannot be started at all, entering the context raises `UpstreamStartError`.
+context manager that starts the server and yields an `Upstream`. Leaving the context stops the
+server, also when the bridge is cancelled (SIGTERM), so the stop must be shielded; `wait()` still
+answers afterwards, with the code the server ended with. When the server cannot be started at
+all, entering the context raises `UpstreamStartError`. Anything the server writes besides the
+protocol goes to `log`, never to the read stream.
 """
 
 from __future__ import annotations

@@ -9,7 +9,18 @@ from fastapi.routing import APIRoute
 
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.middleware import BodyLimit, request_context
-from api.routes import audit, auth, catalogue, me, ops, reviews, services, tenants, tokens
+from api.routes import (
+    audit,
+    auth,
+    catalogue,
+    deployments,
+    me,
+    ops,
+    reviews,
+    services,
+    tenants,
+    tokens,
+)
 from api.spa import mount_spa
 from infra.container import Container
 
@@ -47,7 +58,8 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(BodyLimit)  # inside request_context: its 413 is a problem like any
     app.middleware("http")(request_context)
     install_error_handlers(app)
-    for module in (auth, me, tenants, tokens, audit, services, reviews, catalogue, ops):
+    routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments, ops)
+    for module in routers:
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

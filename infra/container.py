@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+from domain.deployments.application import Deployments
 from domain.marketplace.application import Marketplace
+from domain.shared.sealed import Sealer
 from domain.tenancy.application import Tenancy
 from infra.database import Database, PgTarget
 from infra.embedded import start_embedded_postgres
@@ -24,12 +26,14 @@ class Container:
     events: EventStore
     tenancy: Tenancy
     marketplace: Marketplace
+    deployments: Deployments
     mailer: Mailer
     jwt: JwtCodec
 
     def close(self) -> None:
         self.tenancy.close()
         self.marketplace.close()
+        self.deployments.close()
         self.events.close()
         self.db.close()
 
@@ -53,6 +57,12 @@ def build_container(settings: Settings) -> Container:
             committer=events.committer,
             recorder=events.recorder,
         )
+        deployments = Deployments(
+            eventsourcing_env(settings, database_url),
+            sealer=Sealer(settings.cipher_key.get_secret_value()),
+            committer=events.committer,
+            recorder=events.recorder,
+        )
     return Container(
         settings=settings,
         database_url=database_url,
@@ -60,6 +70,7 @@ def build_container(settings: Settings) -> Container:
         events=events,
         tenancy=tenancy,
         marketplace=marketplace,
+        deployments=deployments,
         mailer=Mailer(settings.mail, settings.mail_dir),
         jwt=JwtCodec(settings.auth),
     )

@@ -16,10 +16,8 @@ and sum for the Bayesian average's prior mean, and the `revision`: the log posit
 last event the catalogue applied, which readers compare to know whether a cached answer is
 still current.
 
-Deployments arrive with the deployments context: `deployments` (one row per deployment, read
-only by the projector: which tenant deployed what is private), `deployment_days` (per service
-and UTC day, for "trending") and `services.deployment_count` are ready for its events;
-until then they stay empty and zero, and `reviews.has_deployed` is false.
+Deployments count live ones per service and new ones per day, and mark reviews whose
+reviewer's tenant runs the service (`projections.catalogue_deployments`).
 """
 
 from __future__ import annotations
@@ -33,8 +31,10 @@ import psycopg
 import semver
 from psycopg.types.json import Jsonb
 
+from domain.deployments.deployments import Deployment
 from domain.marketplace.reviews import Review
 from domain.marketplace.services import McpService
+from projections import catalogue_deployments
 from projections.base import Cursor, Envelope, Projection
 from projections.catalogue_text import document_terms
 
@@ -117,6 +117,9 @@ class CatalogueProjection(Projection):
         Review.Edited,
         Review.Removed,
         Review.Reposted,
+        Deployment.Requested,
+        Deployment.Recreated,
+        Deployment.Deleted,
     )
     ddl = """
     CREATE TABLE IF NOT EXISTS {s}.services (
@@ -461,6 +464,24 @@ class CatalogueProjection(Projection):
         )
         was = old["rating"] if old["status"] == "visible" else None
         _rate(cur, s, old["service_id"], add=e.rating, remove=was)
+
+    # --- deployments -----------------------------------------------------------------------
+
+    @_on.register
+    def _(self, e: Deployment.Requested, cur: Cursor, s: str) -> None:
+        catalogue_deployments.deployed(
+            cur, s, _change_service, e.originator_id, e.service_id, e.tenant, e.timestamp
+        )
+
+    @_on.register
+    def _(self, e: Deployment.Recreated, cur: Cursor, s: str) -> None:
+        catalogue_deployments.deployed(
+            cur, s, _change_service, e.originator_id, e.service_id, None, e.timestamp
+        )
+
+    @_on.register
+    def _(self, e: Deployment.Deleted, cur: Cursor, s: str) -> None:
+        catalogue_deployments.removed(cur, s, _change_service, e.originator_id, e.timestamp)
 
 
 _DETAIL_COLUMNS = frozenset(

@@ -6,12 +6,19 @@ from infra.database import Database
 from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
+from projections.deployments import DeploymentsProjection
 from projections.directory import DirectoryProjection
 from projections.ledger import LedgerProjection
 
 
 def all_projections() -> list[Projection]:
-    return [DirectoryProjection(), AuditProjection(), LedgerProjection(), CatalogueProjection()]
+    return [
+        DirectoryProjection(),
+        AuditProjection(),
+        LedgerProjection(),
+        CatalogueProjection(),
+        DeploymentsProjection(),
+    ]
 
 
 def by_name(name: str) -> Projection:

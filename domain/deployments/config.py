@@ -6,12 +6,14 @@ before they reach an event, and shown as `MASK` everywhere they are read back.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from domain.deployments.errors import InvalidConfigError
 from domain.marketplace.specs import secret_fields
+from domain.shared.json_values import contains_nul
 from domain.shared.sealed import Sealer
 
 MASK = "********"
@@ -22,6 +24,12 @@ def check_config(schema: dict[str, Any], config: Any) -> dict[str, Any]:
     """The first violation, named by its path (`config.api_key`), as a 422."""
     if not isinstance(config, dict):
         raise InvalidConfigError("config is a JSON object", field="config")
+    if len(json.dumps(config, default=str)) > MAX_CONFIG_BYTES:
+        raise InvalidConfigError(
+            f"config is larger than {MAX_CONFIG_BYTES // 1024} KiB", field="config"
+        )
+    if contains_nul(config):
+        raise InvalidConfigError("config must not contain NUL characters", field="config")
     errors = sorted(
         Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path)
     )

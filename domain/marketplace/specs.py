@@ -16,6 +16,7 @@ from jsonschema.exceptions import SchemaError
 
 from domain.marketplace.errors import InvalidServiceError
 from domain.marketplace.values import check_url
+from domain.shared.json_values import contains_nul
 
 IMAGE_PATTERN = re.compile(
     r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*"
@@ -161,6 +162,8 @@ def check_json_schema(schema: Any, field: str, *, limit: int = MAX_SCHEMA_BYTES)
         raise _fail("must be a JSON Schema object", field)
     if _size(schema) > limit:
         raise _fail(f"is larger than {limit // 1024} KiB", field)
+    if contains_nul(schema):
+        raise _fail("must not contain NUL characters", field)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
@@ -189,6 +192,8 @@ def check_tools(tools: Any) -> list[dict[str, Any]]:
         raise _fail(f"tools is a list of at most {MAX_TOOLS}", "tools")
     if _size(tools) > MAX_TOOLS_BYTES:
         raise _fail(f"tools are larger than {MAX_TOOLS_BYTES // 1024} KiB", "tools")
+    if contains_nul(tools):
+        raise _fail("tools must not contain NUL characters", "tools")
     seen: set[str] = set()
     canonical = []
     for i, tool in enumerate(tools):

@@ -9,7 +9,11 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+from domain.marketplace.application import Acting
+from domain.tenancy.values import Role
 from infra.database import APP_ROLE
+from projections.consistency import wait_for_position
+from tests.integration.catalogue_support import details, release_body
 from tests.integration.security_world import (
     World,
     ok,
@@ -24,6 +28,23 @@ def app_conn(world: World) -> Iterator[psycopg.Connection[Any]]:
     url = db.target.url(user=APP_ROLE, password=world.settings.app_db_password.get_secret_value())
     with psycopg.connect(url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deployed(world: World) -> None:
+    """A deployment with a running instance in each team, so their tables have rows to hide."""
+    c = world.container
+    owner = Acting(role=Role.OWNER)
+    team_a = c.tenancy.tenant_by_slug("team-a")
+    c.marketplace.draft("rls-time", team_a.id, "team-a", owner, details("rls-time"))
+    c.marketplace.release("rls-time", owner, "1.0.0", release_body())
+    c.marketplace.publish("rls-time", owner)
+    for slug, who in (("team-a", world.alice), ("team-b", world.bob)):
+        tenant = c.tenancy.tenant_by_slug(slug)
+        done = c.deployments.request(tenant, who["user_id"], "clock", "rls-time", None, {})
+        c.deployments.record_started(done.id, f"{slug}-clock-1", 1, "pid:1", None)
+    head = c.events.head()
+    assert wait_for_position(c.db, "deployments", head, 10, distributed=False)
 
 
 def tenant_tables(world: World) -> list[str]:

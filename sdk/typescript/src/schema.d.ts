@@ -8,6 +8,9 @@ import type { AuthSchemas } from './generated/auth.schemas'
 import type { CataloguePaths } from './generated/catalogue.paths'
 import type { CatalogueOperations } from './generated/catalogue.operations'
 import type { CatalogueSchemas } from './generated/catalogue.schemas'
+import type { DeploymentsPaths } from './generated/deployments.paths'
+import type { DeploymentsOperations } from './generated/deployments.operations'
+import type { DeploymentsSchemas } from './generated/deployments.schemas'
 import type { MePaths } from './generated/me.paths'
 import type { MeOperations } from './generated/me.operations'
 import type { MeSchemas } from './generated/me.schemas'
@@ -28,10 +31,10 @@ import type { TokensPaths } from './generated/tokens.paths'
 import type { TokensOperations } from './generated/tokens.operations'
 import type { TokensSchemas } from './generated/tokens.schemas'
 
-export interface paths extends AuditPaths, AuthPaths, CataloguePaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TenantsPaths, TokensPaths {}
+export interface paths extends AuditPaths, AuthPaths, CataloguePaths, DeploymentsPaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TenantsPaths, TokensPaths {}
 export type webhooks = Record<string, never>
 export interface components {
-    schemas: AuditSchemas & AuthSchemas & CatalogueSchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TenantsSchemas & TokensSchemas;
+    schemas: AuditSchemas & AuthSchemas & CatalogueSchemas & DeploymentsSchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TenantsSchemas & TokensSchemas;
     responses: SharedResponses;
     parameters: never;
     requestBodies: never;
@@ -39,4 +42,4 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>
-export interface operations extends AuditOperations, AuthOperations, CatalogueOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TenantsOperations, TokensOperations {}
+export interface operations extends AuditOperations, AuthOperations, CatalogueOperations, DeploymentsOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TenantsOperations, TokensOperations {}

@@ -23,6 +23,8 @@ class AuthSettings(BaseModel):
 class RuntimeSettings(BaseModel):
     #: Hosts a remote MCP server may live on although they resolve to internal addresses.
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: Commands a process runtime may run without a package (operator-vetted, full paths).
+    commands: list[str] = Field(default_factory=list)
 
 
 class MailSettings(BaseModel):

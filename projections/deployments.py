@@ -53,6 +53,7 @@ class DeploymentsProjection(Projection):
         Deployment.RestartRequested,
         Deployment.Deleted,
         Deployment.Failed,
+        Deployment.InstanceStartFailed,
         Deployment.InstanceStarted,
         Deployment.InstanceHealthChanged,
         Deployment.InstanceExited,
@@ -74,6 +75,7 @@ class DeploymentsProjection(Projection):
         generation integer NOT NULL,
         status text NOT NULL,
         error text,
+        last_failure text,
         ever_healthy boolean NOT NULL DEFAULT false,
         previous_versions text[] NOT NULL DEFAULT '{{}}',
         requested_by uuid NOT NULL,
@@ -247,7 +249,14 @@ class DeploymentsProjection(Projection):
     @_on.register
     def _(self, e: Deployment.InstanceExited, cur: Cursor, s: str) -> None:
         cur.execute(f"DELETE FROM {s}.instances_view WHERE instance_id = %s", [e.instance_id])
-        self._change(cur, s, e, "", {})
+        if Deployment.is_crash(e.reason):
+            self._change(cur, s, e, "last_failure = %(reason)s", {"reason": e.reason})
+        else:
+            self._change(cur, s, e, "", {})
+
+    @_on.register
+    def _(self, e: Deployment.InstanceStartFailed, cur: Cursor, s: str) -> None:
+        self._change(cur, s, e, "last_failure = %(reason)s", {"reason": e.reason})
 
     # --- helpers -------------------------------------------------------------------------
 

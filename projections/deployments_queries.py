@@ -12,8 +12,9 @@ Conn = psycopg.Connection[dict[str, Any]]
 
 _PUBLIC = (
     "d.deployment_id AS id, d.name, d.service_name AS service, d.version, d.runtime_kind,"
-    " d.status, d.desired, d.replicas, d.generation, d.error AS last_error, d.config,"
-    " d.previous_versions, d.created_at, d.updated_at,"
+    " d.status, d.desired, d.replicas, d.generation,"
+    " coalesce(d.error, d.last_failure) AS last_error, d.config, d.previous_versions,"
+    " d.created_at, d.updated_at,"
     " coalesce((SELECT jsonb_agg(jsonb_build_object("
     "'id', i.instance_id, 'replica', i.replica, 'version', i.version,"
     " 'generation', i.generation, 'health', i.health, 'detail', i.detail,"

@@ -96,6 +96,30 @@ def project(
 
 
 @app.command()
+def deployer() -> None:
+    """Run deployments: reconcile desired state with the runtimes until they match.
+
+    Process and remote runtimes always; Docker when `DOCKER_HOST` is set. Several may run:
+    one leads, the others wait. Instances outlive a deployer that stops or is killed; the
+    next leader adopts them. Example: `DATABASE_URL=postgresql://… mcps-server deployer`
+    """
+    import signal
+    import threading
+
+    from workers.run_deployer import deploy_forever
+
+    configure_logging()
+    container = build_container(Settings())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        deploy_forever(container, stop, stop_instances=False)
+    finally:
+        container.close()
+
+
+@app.command()
 def migrate() -> None:
     """Create the event store, the app role and every read model's schema, and seed the
     template library (idempotent).

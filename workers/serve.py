@@ -14,6 +14,7 @@ from projections.activity import ActivitySink
 from projections.registry import all_projections, create_all
 from workers.catalog import seed_templates
 from workers.projector import SinkProjector, start_log_projectors
+from workers.run_deployer import start_deployer
 
 log = logging.getLogger("mcps.serve")
 
@@ -35,6 +36,7 @@ def serve(container: Container, *, embedded: bool) -> None:
             daemon=True,
             name="sink-activity",
         ).start()
+        deployer = start_deployer(container, stop)
     config = uvicorn.Config(
         create_app(container),
         host=settings.host,
@@ -62,4 +64,6 @@ def serve(container: Container, *, embedded: bool) -> None:
         pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a clean stop
     finally:
         stop.set()
+        if embedded:
+            deployer.join(timeout=30)  # it stops the instances it runs
         container.close()

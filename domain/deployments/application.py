@@ -195,10 +195,23 @@ class Deployments(BaseApplication):
         return unseal_secrets(deployment.release["config_schema"], deployment.config, self.sealer)
 
     def record_started(
-        self, deployment_id: UUID, instance_id: str, replica: int, ref: str, endpoint: str | None
+        self,
+        deployment_id: UUID,
+        instance_id: str,
+        replica: int,
+        ref: str,
+        endpoint: str | None,
+        *,
+        version: str | None = None,
+        generation: int | None = None,
     ) -> CommandResult:
         deployment = self.by_id(deployment_id)
-        deployment.instance_started(instance_id, replica, ref, endpoint)
+        deployment.instance_started(instance_id, replica, ref, endpoint, version, generation)
+        return self._commit(deployment)
+
+    def record_start_failed(self, deployment_id: UUID, replica: int, reason: str) -> CommandResult:
+        deployment = self.by_id(deployment_id)
+        deployment.instance_start_failed(replica, reason)
         return self._commit(deployment)
 
     def record_health(

@@ -97,6 +97,12 @@ class Deployment(BaseAggregate):
         exit_code: int | None
         reason: str
 
+    class InstanceStartFailed(BaseAggregate.Event):
+        """The runtime could not start an instance (no image, a blocked address, …)."""
+
+        replica: int
+        reason: str
+
     class Failed(BaseAggregate.Event):
         error: str
 
@@ -340,13 +346,17 @@ class Deployment(BaseAggregate):
         replica: int,
         runtime_ref: str,
         endpoint: str | None,
+        version: str | None = None,
+        generation: int | None = None,
     ) -> None:
+        """Recorded once per instance. An instance found running after the deployer restarted
+        is recorded with the version and generation it was started with (its labels)."""
         if instance_id not in self.instances:
             self._instance_started(
                 instance_id=instance_id,
                 replica=replica,
-                version=self.version_name,
-                generation=self.generation,
+                version=version or self.version_name,
+                generation=generation or self.generation,
                 runtime_ref=runtime_ref,
                 endpoint=endpoint,
             )
@@ -388,18 +398,28 @@ class Deployment(BaseAggregate):
         if instance_id not in self.instances:
             return
         self._instance_exited(instance_id=instance_id, exit_code=exit_code, reason=reason)
-        if self._is_crash(reason) and self.crashes >= MAX_CRASHES and self.error is None:
+        if self.is_crash(reason) and self.crashes >= MAX_CRASHES and self.error is None:
             self._fail(error=f"{MAX_CRASHES} crashes in a row; last: {reason}")
 
     @staticmethod
-    def _is_crash(reason: str) -> bool:
+    def is_crash(reason: str) -> bool:
         return reason not in ("stopped", "replaced", "scaled-down", "deleted")
 
     @event(InstanceExited)
     def _instance_exited(self, instance_id: str, exit_code: int | None, reason: str) -> None:
         del self.instances[instance_id]
-        if self._is_crash(reason):
+        if self.is_crash(reason):
             self.crashes += 1
+
+    def instance_start_failed(self, replica: int, reason: str) -> None:
+        """Counts like a crash: after `MAX_CRASHES` in a row the deployment fails."""
+        self._instance_start_failed(replica=replica, reason=reason)
+        if self.crashes >= MAX_CRASHES and self.error is None:
+            self._fail(error=f"{MAX_CRASHES} failed starts in a row; last: {reason}")
+
+    @event(InstanceStartFailed)
+    def _instance_start_failed(self, replica: int, reason: str) -> None:
+        self.crashes += 1
 
     def fail(self, error: str) -> None:
         if self.error is None:

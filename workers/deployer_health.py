@@ -1,0 +1,138 @@
+"""Health of running instances, over MCP: `initialize` once, then `ping` on an interval.
+
+One asyncio loop in a thread of its own keeps one MCP session per instance (never a new
+session per probe). A starting instance is probed often, so it is known healthy within a
+fraction of a second of answering; a healthy one every `interval`. The deployer reads the
+latest verdicts each pass (`verdict`) and records only transitions.
+
+A remote endpoint is connected to at the address the SSRF check approved (`pinned_url`), so
+a name that re-resolves to an internal address between checks gets nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from infra.mcp.ssrf import checked_address, pinned_url
+
+log = logging.getLogger("mcps.deployer.health")
+
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    #: A remote endpoint: checked against SSRF rules on every connection.
+    remote: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    detail: str
+    at: float
+
+
+class HealthChecker:
+    def __init__(
+        self,
+        *,
+        interval: float = 5.0,
+        starting_interval: float = 0.1,
+        allowed_hosts: list[str] | None = None,
+    ) -> None:
+        self.interval = interval
+        self.starting_interval = starting_interval
+        self.allowed_hosts = allowed_hosts or []
+        self._verdicts: dict[str, Verdict] = {}
+        self._tasks: dict[str, tuple[Target, asyncio.Task[None]]] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="health")
+        self._thread.start()
+
+    # --- called from the deployer's thread --------------------------------------------------
+
+    def watch(self, targets: dict[str, Target]) -> None:
+        """Probe exactly these instances from now on (others are dropped)."""
+        asyncio.run_coroutine_threadsafe(self._watch(dict(targets)), self._loop).result(10)
+
+    def verdict(self, instance_id: str) -> Verdict | None:
+        """The latest probe's outcome; None until the first probe finished."""
+        return self._verdicts.get(instance_id)
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._watch({}), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # --- on the loop --------------------------------------------------------------------------
+
+    async def _watch(self, targets: dict[str, Target]) -> None:
+        for instance_id in list(self._tasks):
+            target, task = self._tasks[instance_id]
+            if targets.get(instance_id) != target:
+                task.cancel()
+                del self._tasks[instance_id]
+                self._verdicts.pop(instance_id, None)
+        for instance_id, target in targets.items():
+            if instance_id not in self._tasks:
+                task = self._loop.create_task(self._probe(instance_id, target))
+                self._tasks[instance_id] = (target, task)
+
+    async def _probe(self, instance_id: str, target: Target) -> None:
+        while True:
+            try:
+                async with AsyncExitStack() as stack:
+                    session = await self._connect(stack, target)
+                    while True:
+                        self._verdicts[instance_id] = Verdict(True, "", time.time())
+                        await asyncio.sleep(self.interval)
+                        async with asyncio.timeout(PROBE_TIMEOUT_S):
+                            await session.send_ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # whatever broke, the instance did not answer
+                detail = _describe(error)
+                self._verdicts[instance_id] = Verdict(False, detail, time.time())
+                log.debug("instance %s: %s", instance_id, detail)
+            await asyncio.sleep(self.starting_interval)
+
+    async def _connect(self, stack: AsyncExitStack, target: Target) -> ClientSession:
+        url, headers = target.endpoint, {}
+        if target.remote:
+            address = checked_address(url, self.allowed_hosts)
+            headers["Host"] = urlsplit(url).netloc.rsplit("@", 1)[-1]
+            if url.startswith("http:"):
+                url = pinned_url(url, address)
+        client = create_mcp_http_client(
+            headers=headers, timeout=httpx2.Timeout(PROBE_TIMEOUT_S, read=PROBE_TIMEOUT_S)
+        )
+        await stack.enter_async_context(client)
+        read, write = await stack.enter_async_context(
+            streamable_http_client(url, http_client=client)
+        )
+        session = await stack.enter_async_context(ClientSession(read, write))
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await session.initialize()
+        return session
+
+
+def _describe(error: BaseException) -> str:
+    """The innermost cause, briefly: task groups wrap the error that matters."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:500]

@@ -13,6 +13,7 @@ from api.routes import (
     audit,
     auth,
     catalogue,
+    deployment_logs,
     deployments,
     me,
     ops,
@@ -58,8 +59,8 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(BodyLimit)  # inside request_context: its 413 is a problem like any
     app.middleware("http")(request_context)
     install_error_handlers(app)
-    routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments, ops)
-    for module in routers:
+    routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
+    for module in (*routers, deployment_logs, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

@@ -108,3 +108,15 @@ class DeploymentPublic(BaseModel):
 class DeploymentsPage(BaseModel):
     data: list[DeploymentPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class LogLinePublic(BaseModel):
+    at: datetime
+    instance: str
+    stream: Literal["stdout", "stderr", "system"]
+    level: Literal["debug", "info", "warning", "error"]
+    message: str
+
+
+class LogsPage(BaseModel):
+    data: list[LogLinePublic] = Field(description="Oldest first")

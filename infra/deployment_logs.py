@@ -50,10 +50,14 @@ COLUMNS = [
 ]
 
 
+def create_table(clickhouse: Any) -> None:
+    clickhouse.command(DDL)
+
+
 class LogShipper:
     def __init__(self, clickhouse: Any) -> None:
         self.clickhouse = clickhouse
-        self.clickhouse.command(DDL)
+        create_table(clickhouse)
         self.offsets: dict[str, int] = {}
 
     def ship(self, observed: list[Observed], holder: dict[str, Runtime]) -> int:

@@ -46,7 +46,7 @@ LEADER_LOCK = "SELECT pg_try_advisory_lock(hashtext('mcps.deployer')) AS leading
 START_GRACE_S = 120.0
 UNHEALTHY_GRACE_S = 30.0
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
-BUSY_INTERVAL_S, IDLE_INTERVAL_S = 0.1, 1.0
+BUSY_INTERVAL_S, IDLE_INTERVAL_S = 0.1, 0.25
 
 T = TypeVar("T")
 

@@ -53,7 +53,9 @@ class DeployWorld:
             return deployment_of(conn, self.tenant.id, name)
 
     def settled(self, position: int) -> None:
-        reached = wait_for_position(self.container.db, "deployments", position, 30)
+        reached = wait_for_position(
+            self.container.db, "deployments", position, 60, distributed=False
+        )
         assert reached, position
 
     def event_names(self, deployment_id: UUID) -> list[str]:
@@ -84,11 +86,14 @@ def toy_release(version: str) -> dict[str, Any]:
             "kind": "process",
             "command": sys.executable,
             "args": [str(REPO / "tests/mcp_servers/toy_stdio.py")],
-            "env": {"TOY_GREETING": "{{config.greeting}}"},
+            "env": {"TOY_GREETING": "{{config.greeting}}", "TOY_TOKEN": "{{config.token}}"},
         },
         "config_schema": {
             "type": "object",
-            "properties": {"greeting": {"type": "string", "default": "hi"}},
+            "properties": {
+                "greeting": {"type": "string", "default": "hi"},
+                "token": {"type": "string", "writeOnly": True, "default": ""},
+            },
         },
     }
 
@@ -102,11 +107,16 @@ def time_release() -> dict[str, Any]:
     }
 
 
-@contextmanager
-def deploy_world(home: Path, request: pytest.FixtureRequest) -> Iterator[DeployWorld]:
-    """A database and container of its own; `toy` (1.0.0, 1.1.0) and `time` published."""
+def package_store(request: pytest.FixtureRequest) -> Path:
     assert request.config.cache is not None
-    (home / "packages").symlink_to(request.config.cache.mkdir("mcps-packages"))
+    return request.config.cache.mkdir("mcps-packages")
+
+
+@contextmanager
+def deploy_world(home: Path, packages: Path) -> Iterator[DeployWorld]:
+    """A database and container of its own; `toy` (1.0.0, 1.1.0) and `time` published.
+    `packages` is a package store kept between runs."""
+    (home / "packages").symlink_to(packages)
     policy = RuntimeSettings(commands=[sys.executable], allowed_hosts=["127.0.0.1"])
     with (
         throwaway_database() as url,

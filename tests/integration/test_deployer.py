@@ -5,6 +5,7 @@ killed with SIGKILL mid-reconcile that converges without a duplicate instance.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -22,8 +24,14 @@ from mcp.client.streamable_http import streamable_http_client
 from infra.deployment_logs import query_logs
 from infra.runtimes.base import Observed
 from infra.runtimes.process import ProcessRuntime
-from tests.integration.deployer_support import OWNER, DeployWorld, deploy_world, wait_for
-from tests.support import mcp_http_server
+from tests.integration.deployer_support import (
+    OWNER,
+    DeployWorld,
+    deploy_world,
+    package_store,
+    wait_for,
+)
+from tests.support import live_server, mcp_http_server
 from workers.deployer import Reconciler, run
 from workers.run_deployer import build_reconciler
 
@@ -32,7 +40,7 @@ from workers.run_deployer import build_reconciler
 def world(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[DeployWorld]:
-    with deploy_world(tmp_path_factory.mktemp("deployer"), request) as w:
+    with deploy_world(tmp_path_factory.mktemp("deployer"), package_store(request)) as w:
         yield w
 
 
@@ -203,6 +211,50 @@ def remote_details(name: str) -> dict[str, Any]:
     }
 
 
+CANARY = "canary-7d3e1f-never-shown"
+
+
+def test_logs_over_the_api_and_a_secret_shown_nowhere(
+    world: DeployWorld, deployer: Reconciler
+) -> None:
+    world.deploy("chatty", "toy", token=CANARY)
+    view = running(world, "chatty", 1)
+    [instance] = live(deployer, world, "chatty")
+    result = anyio.run(call, instance.endpoint, "about", {})
+    assert "TOY_TOKEN" in result.content[0].text  # the server did get its secret
+    base = "/api/v1/tenants/deployers/deployments/chatty"
+    with live_server(world.container) as url, httpx.Client(base_url=url, timeout=30) as http:
+        login = {"email": "ops@example.com", "password": "Sup3r-secret!"}
+        token = http.post("/api/v1/auth/login", json=login).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        page = wait_for("log lines", lambda: http.get(f"{base}/logs", headers=auth).json()["data"])
+        assert {line["instance"] for line in page} == {instance.instance_id}
+        with http.stream("GET", f"{base}/logs", params={"follow": "true"}, headers=auth) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            first = next(line for line in r.iter_lines() if line.startswith("data:"))
+        assert json.loads(first.removeprefix("data:"))["instance"] == instance.instance_id
+        bad = http.get(f"{base}/logs", params={"level": "loud"}, headers=auth)
+        assert bad.status_code == 422
+        answers = [http.get(base, headers=auth).text, http.get(f"{base}/logs", headers=auth).text]
+    assert all(CANARY not in answer for answer in answers)
+    with world.container.db.connect_owner() as conn:
+        stored = conn.execute(
+            "SELECT count(*) AS n FROM mcps_events WHERE originator_id = %s"
+            " AND convert_from(state, 'UTF8') LIKE %s",
+            [view["id"], f"%{CANARY}%"],
+        ).fetchone()
+    assert stored is not None and stored["n"] == 0
+    kept = deployer.logs.clickhouse.query(  # type: ignore[union-attr]
+        "SELECT count() FROM deployment_logs WHERE position(message, {c:String}) > 0",
+        parameters={"c": CANARY},
+    ).result_rows
+    assert kept == [(0,)]
+    folder = world.home / "instances" / instance.instance_id
+    for path in folder.iterdir():
+        if path.is_file():
+            assert CANARY not in path.read_text(errors="replace"), path
+
+
 # --- a deployer killed mid-reconcile -----------------------------------------------------------
 
 
@@ -229,7 +281,7 @@ def own_world(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[DeployWorld]:
     """A world no in-process deployer serves: the deployer processes here lead alone."""
-    with deploy_world(tmp_path_factory.mktemp("killed"), request) as w:
+    with deploy_world(tmp_path_factory.mktemp("killed"), package_store(request)) as w:
         yield w
         runtime = ProcessRuntime(w.home)
         for seen in runtime.observe():

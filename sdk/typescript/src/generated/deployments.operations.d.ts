@@ -459,4 +459,51 @@ export interface DeploymentsOperations {
             422: components["responses"]["UnprocessableEntity"];
         };
     };
+    "deployments-deployment_logs": {
+        parameters: {
+            query?: {
+                /** @description From this time (inclusive) */
+                since?: string | null;
+                /** @description Before this time */
+                until?: string | null;
+                /** @description This level and above */
+                level?: "debug" | "info" | "warning" | "error";
+                instance?: string | null;
+                limit?: number;
+                /** @description Keep streaming new lines (SSE) */
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                slug: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogsPage"];
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: components["responses"]["BadRequest"];
+            /** @description Unauthorized */
+            401: components["responses"]["Unauthorized"];
+            /** @description Forbidden */
+            403: components["responses"]["Forbidden"];
+            /** @description Not Found */
+            404: components["responses"]["NotFound"];
+            /** @description Conflict */
+            409: components["responses"]["Conflict"];
+            /** @description Unprocessable Entity */
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
 }

@@ -193,4 +193,21 @@ export interface DeploymentsPaths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{slug}/deployments/{name}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read or follow a deployment's logs */
+        get: operations["deployments-deployment_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }

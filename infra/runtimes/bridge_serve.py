@@ -1,22 +1,12 @@
-"""One local instance: a stdio MCP server behind streamable HTTP on a loopback port.
-
-Run as `python -m infra.runtimes.bridge <instance_dir>` with the instance's spec (configuration
-included) as JSON on stdin, so the configuration never touches a file, an argument list or
-the environment. The bridge listens on 127.0.0.1 first and says where in `state.json`, then
-starts the upstream server (installing its package, which can take a while) and initializes a
-session to it; requests that come meanwhile wait. It lives as long as the upstream: when that
-exits, the bridge writes `exit.json` and exits too. SIGTERM stops the upstream gracefully
-(reason "stopped").
-"""
+"""The bridge's serving half: uvicorn on the announced socket, the upstream, and the proxy
+between them (see `infra.runtimes.bridge` for the whole story)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from importlib import import_module
@@ -32,8 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.runtimes.base import InstanceSpec
-from infra.runtimes.bridge_files import EXIT, OUTPUT, STATE, InstanceLog, decode_spec, start_time
-from infra.runtimes.bridge_files import write_json as write_json_file
+from infra.runtimes.bridge_files import EXIT, OUTPUT, InstanceLog, write_json
 from infra.runtimes.bridge_proxy import Listeners, ProxyServer
 from infra.runtimes.upstream import LogFn, OpenUpstream, Upstream, UpstreamStartError
 
@@ -170,20 +159,39 @@ async def supervise(
     return outcome
 
 
-async def bridge(folder: Path, spec: InstanceSpec, home: Path) -> None:
-    # Signals are taken before state.json says the bridge is up: a stop right after start must
-    # still stop the upstream and write exit.json.
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        await _bridge(folder, spec, home, signals)
+def run(
+    folder: Path,
+    spec: InstanceSpec,
+    home: Path,
+    listener: socket.socket,
+    stop_signals: set[signal.Signals],
+) -> None:
+    """Serve on `listener` until the upstream exits or one of `stop_signals` (blocked by the
+    caller since it announced the instance) arrives."""
+    anyio.run(_run, folder, spec, home, listener, stop_signals)
 
 
-async def _bridge(
-    folder: Path, spec: InstanceSpec, home: Path, signals: AsyncIterator[int]
+async def _run(
+    folder: Path,
+    spec: InstanceSpec,
+    home: Path,
+    listener: socket.socket,
+    stop_signals: set[signal.Signals],
+) -> None:
+    with anyio.open_signal_receiver(*stop_signals) as signals:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # one that came meanwhile lands
+        await _serve(folder, spec, home, listener, signals)
+
+
+async def _serve(
+    folder: Path,
+    spec: InstanceSpec,
+    home: Path,
+    listener: socket.socket,
+    signals: AsyncIterator[int],
 ) -> None:
     log = InstanceLog(folder / OUTPUT)
     logging.getLogger().addHandler(InstanceLogHandler(log))
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     gate = Gate()
     config = uvicorn.Config(
         gate,
@@ -194,34 +202,9 @@ async def _bridge(
         timeout_graceful_shutdown=2,
     )
     http = BridgeServer(config)
-    pid = os.getpid()
-    write_json_file(
-        folder / STATE,
-        {
-            "pid": pid,
-            "pid_start_time": start_time(pid),
-            "port": port,
-            "endpoint": f"http://127.0.0.1:{port}/mcp",
-            "started_at": time.time(),
-            "labels": spec.labels(),
-            "kind": spec.runtime["kind"],
-        },
-    )
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(http.serve, [listener])
         exit_code, reason = await supervise(spec, home, gate, signals, log)
         log("system", "info" if reason == "stopped" else "error", reason)
-        write_json_file(
-            folder / EXIT, {"exit_code": exit_code, "reason": reason, "at": time.time()}
-        )
+        write_json(folder / EXIT, {"exit_code": exit_code, "reason": reason, "at": time.time()})
         http.should_exit = True
-
-
-def main() -> None:
-    folder = Path(sys.argv[1])
-    spec, home = decode_spec(sys.stdin.buffer.read())
-    anyio.run(bridge, folder, spec, home)
-
-
-if __name__ == "__main__":
-    main()

@@ -114,11 +114,12 @@ class ProcessUpstream:
         """Set `_exited` once the child has exited (not once its pipes close: a grandchild may
         hold them open). Shielded: `aclose` waits on it while the bridge is being cancelled."""
         with anyio.CancelScope(shield=True):
-            pidfd = os.pidfd_open(self.process.pid)
-            try:
-                await anyio.wait_readable(pidfd)
-            finally:
-                os.close(pidfd)
+            with suppress(ProcessLookupError):  # already exited and reaped
+                pidfd = os.pidfd_open(self.process.pid)
+                try:
+                    await anyio.wait_readable(pidfd)
+                finally:
+                    os.close(pidfd)
             while self.process.returncode is None:  # the event loop reaps it a moment later
                 await anyio.sleep(0.005)
         self._to_session.close()

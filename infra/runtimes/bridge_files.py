@@ -59,9 +59,12 @@ def start_time(pid: int) -> int | None:
 
     A pid alone may have been reused by another process; the pair (pid, start time) is unique.
     """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
+    try:  # os-level calls: this runs for every instance on every pass
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
+        finally:
+            os.close(fd)
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
     # After the command name: state is field 3 of stat(5), starttime field 22.

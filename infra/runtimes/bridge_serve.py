@@ -205,6 +205,6 @@ async def _serve(
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(http.serve, [listener])
         exit_code, reason = await supervise(spec, home, gate, signals, log)
-        log("system", "info" if reason == "stopped" else "error", reason)
+        log("system", "info" if reason == "stopped" or exit_code == 0 else "error", reason)
         write_json(folder / EXIT, {"exit_code": exit_code, "reason": reason, "at": time.time()})
         http.should_exit = True

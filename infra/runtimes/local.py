@@ -246,7 +246,8 @@ class LocalRuntime:
             return replace(known.base, exit_code=ended.get("exit_code"), reason=ended["reason"])
         if is_running(known.doc["pid"], known.doc.get("pid_start_time")):
             return known.running
-        return replace(known.base, reason="lost" if known.running.running else "failed to start")
+        said_where = "endpoint" in known.doc  # it wrote state.json before it vanished
+        return replace(known.base, reason="lost" if said_where else "failed to start")
 
 
 def _log_line(instance_id: str, raw: bytes) -> LogLine:

@@ -263,7 +263,7 @@ def test_the_server_runs_in_its_own_folder_with_a_minimal_environment_and_limits
     assert {("info", "toy server starting"), ("warning", "warning: only a toy")} <= stderr
 
 
-def test_the_bridge_passes_on_resources_prompts_and_list_changes(
+def test_the_bridge_passes_on_resources_prompts_completions_progress_and_list_changes(
     toy: tuple[ProcessRuntime, Observed],
 ) -> None:
     _, observed = toy
@@ -286,6 +286,19 @@ def test_the_bridge_passes_on_resources_prompts_and_list_changes(
                 prompt = await session.get_prompt("haiku", {"topic": "rain"})
                 assert isinstance(prompt.messages[0].content, types.TextContent)
                 assert "haiku about rain" in prompt.messages[0].content.text
+                topics = await session.complete(
+                    types.PromptReference(name="haiku"), {"name": "topic", "value": "ri"}
+                )
+                assert topics.completion.values == ["rivers"]
+                steps: list[tuple[float, float | None]] = []
+
+                async def on_progress(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    steps.append((progress, total))
+
+                counted = await session.call_tool("count", {"to": 3}, progress_callback=on_progress)
+                assert not counted.is_error and steps == [(1, 3), (2, 3), (3, 3)]
                 await session.call_tool("grow", {})
                 await changed.wait()
                 tools = await session.list_tools()

@@ -8,6 +8,7 @@ import resource
 import sys
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference
 
 server = MCPServer("toy", version="1.0.0", instructions="A toy for runtime tests.")
 
@@ -40,6 +41,14 @@ async def grow(ctx: Context) -> str:
 
 
 @server.tool()
+async def count(to: int, ctx: Context) -> int:
+    """Count up to `to`, reporting each step as progress."""
+    for done in range(1, to + 1):
+        await ctx.report_progress(done, to, f"{done} of {to}")
+    return to
+
+
+@server.tool()
 def exit_now(code: int) -> str:
     """End the process at once with `code`."""
     os._exit(code)
@@ -54,6 +63,16 @@ def greeting() -> str:
 def haiku(topic: str) -> str:
     """A prompt asking for a haiku."""
     return f"Write a haiku about {topic}."
+
+
+# The SDK leaves this decorator untyped.
+@server.completion()  # type: ignore[untyped-decorator, no-untyped-call]
+async def complete(
+    ref: object, argument: CompletionArgument, context: CompletionContext | None
+) -> Completion | None:
+    if isinstance(ref, PromptReference) and argument.name == "topic":
+        return Completion(values=[t for t in ("rain", "rivers") if t.startswith(argument.value)])
+    return None
 
 
 if __name__ == "__main__":

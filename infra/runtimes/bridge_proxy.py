@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 import mcp_types as types
 from mcp import ClientSession
 from mcp.client.session import IncomingMessage
@@ -26,6 +27,7 @@ R = TypeVar("R", bound=BaseModel)
 
 #: Bridge sessions that may hear of list changes; the oldest is forgotten past this many.
 MAX_LISTENERS = 1024
+NOTIFY_TIMEOUT_S = 1.0
 LIST_CHANGES = (
     types.ToolListChangedNotification,
     types.ResourceListChangedNotification,
@@ -59,9 +61,13 @@ class Listeners:
             self.log("system", "warning", f"unreadable message from the server: {message}")
         elif isinstance(message, LIST_CHANGES):
             for session_id, session in list(self.sessions.items()):
-                try:
-                    await session.send_notification(message)
-                except Exception:  # the session is gone, whatever the transport says
+                # One client that does not read must not hold up the upstream session.
+                with anyio.move_on_after(NOTIFY_TIMEOUT_S) as dropped:
+                    try:
+                        await session.send_notification(message)
+                    except Exception:  # the session is gone, whatever the transport says
+                        dropped.cancel()
+                if dropped.cancel_called:
                     self.sessions.pop(session_id, None)
 
     async def on_upstream_log(self, params: types.LoggingMessageNotificationParams) -> None:

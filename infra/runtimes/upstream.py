@@ -23,8 +23,10 @@ from mcp.shared.message import SessionMessage
 
 from infra.runtimes.base import InstanceSpec
 
-#: `log(stream, level, message)`: stream is "stderr" for the server's own output and "system"
-#: for what the runtime says about it (install progress, exit); level is debug/info/warning/error.
+#: `log(stream, level, message)`: stream is "stderr" for the server's own output, "stdout" for
+#: what it printed there besides the protocol (and log messages it sent over the protocol), and
+#: "system" for what the runtime says about it (install progress, exit); level is
+#: debug/info/warning/error.
 LogFn = Callable[[str, str, str], None]
 
 

@@ -192,55 +192,37 @@ def update_deployment(
     )  # fmt: skip
 
 
-@router.delete("/{name}", summary="Delete a deployment", response_model=CommandAccepted)
-def delete_deployment(
-    principal: PrincipalDep,
-    container: ContainerDep,
-    response: Response,
-    slug: str = SlugPath,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """Its instances are stopped; the name may be deployed again."""
-    apps = container.deployments
-    return _command(slug, name, principal, container, response, apps.delete)
+def _simple_action(method: str, verb: str, path: str, summary: str, doc: str) -> None:
+    """A route that only names the deployment: `POST …/{name}/start` and its kin."""
+
+    def endpoint(
+        principal: PrincipalDep,
+        container: ContainerDep,
+        response: Response,
+        slug: str = SlugPath,
+        name: str = NamePath,
+    ) -> CommandAccepted:
+        act = getattr(container.deployments, method)
+        return _command(slug, name, principal, container, response, act)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{method}_deployment"
+    endpoint.__doc__ = doc
+    route = router.delete if verb == "DELETE" else router.post
+    route(path, summary=summary, response_model=CommandAccepted)(endpoint)
 
 
-@router.post("/{name}/start", summary="Start a deployment", response_model=CommandAccepted)
-def start_deployment(
-    principal: PrincipalDep,
-    container: ContainerDep,
-    response: Response,
-    slug: str = SlugPath,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """Also clears a `failed` deployment's error and tries again."""
-    apps = container.deployments
-    return _command(slug, name, principal, container, response, apps.start)
-
-
-@router.post("/{name}/stop", summary="Stop a deployment", response_model=CommandAccepted)
-def stop_deployment(
-    principal: PrincipalDep,
-    container: ContainerDep,
-    response: Response,
-    slug: str = SlugPath,
-    name: str = NamePath,
-) -> CommandAccepted:
-    apps = container.deployments
-    return _command(slug, name, principal, container, response, apps.stop)
-
-
-@router.post("/{name}/restart", summary="Restart a deployment", response_model=CommandAccepted)
-def restart_deployment(
-    principal: PrincipalDep,
-    container: ContainerDep,
-    response: Response,
-    slug: str = SlugPath,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """Every instance is replaced, one at a time, each new one healthy before the next."""
-    apps = container.deployments
-    return _command(slug, name, principal, container, response, apps.restart)
+for _method, _verb, _path, _summary, _doc in (
+    ("delete", "DELETE", "/{name}", "Delete a deployment",
+     "Its instances are stopped; the name may be deployed again."),
+    ("start", "POST", "/{name}/start", "Start a deployment",
+     "Also clears a `failed` deployment's error and tries again."),
+    ("stop", "POST", "/{name}/stop", "Stop a deployment", "Its instances are stopped."),
+    ("restart", "POST", "/{name}/restart", "Restart a deployment",
+     "Every instance is replaced, one at a time, each new one healthy before the next."),
+    ("roll_back", "POST", "/{name}/rollback", "Roll a deployment back",
+     "To the version (and configuration) it ran before the last upgrade."),
+):  # fmt: skip
+    _simple_action(_method, _verb, _path, _summary, _doc)
 
 
 @router.post("/{name}/scale", summary="Scale a deployment", response_model=CommandAccepted)
@@ -279,19 +261,6 @@ def upgrade_deployment(
         return apps.upgrade(tenant, n, body.version, body.config)
 
     return _command(slug, name, principal, container, response, upgrade)
-
-
-@router.post("/{name}/rollback", summary="Roll a deployment back", response_model=CommandAccepted)
-def roll_back_deployment(
-    principal: PrincipalDep,
-    container: ContainerDep,
-    response: Response,
-    slug: str = SlugPath,
-    name: str = NamePath,
-) -> CommandAccepted:
-    """To the version (and configuration) it ran before the last upgrade."""
-    apps = container.deployments
-    return _command(slug, name, principal, container, response, apps.roll_back)
 
 
 @router.post(":batch", summary="Act on many deployments", response_model=BatchResult)

@@ -86,7 +86,10 @@ export interface DeploymentsPaths {
         };
         get?: never;
         put?: never;
-        /** Stop a deployment */
+        /**
+         * Stop a deployment
+         * @description Its instances are stopped.
+         */
         post: operations["deployments-stop_deployment"];
         delete?: never;
         options?: never;
@@ -108,6 +111,26 @@ export interface DeploymentsPaths {
          * @description Every instance is replaced, one at a time, each new one healthy before the next.
          */
         post: operations["deployments-restart_deployment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{slug}/deployments/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll a deployment back
+         * @description To the version (and configuration) it ran before the last upgrade.
+         */
+        post: operations["deployments-roll_back_deployment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -146,26 +169,6 @@ export interface DeploymentsPaths {
          *     instance healthy before an old one stops.
          */
         post: operations["deployments-upgrade_deployment"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/tenants/{slug}/deployments/{name}/rollback": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Roll a deployment back
-         * @description To the version (and configuration) it ran before the last upgrade.
-         */
-        post: operations["deployments-roll_back_deployment"];
         delete?: never;
         options?: never;
         head?: never;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what infra/local/start.sh needs to run the real services without Docker:
 # PostgreSQL (+ contrib for pg_trgm), Redis, a Java 17 runtime, Chromium (for the web app's
-# browser tests), and the Kafka broker jars
-# (resolved by Maven from infra/kafka/pom.xml into a cache folder).
+# browser tests), podman + runc (a Docker-compatible API for the docker runtime; crun, podman's
+# default, fails on this kind of host), a static busybox (the shell of the locally built test
+# images), and the Kafka broker jars (resolved by Maven from infra/kafka/pom.xml into a cache
+# folder).
 #
 # Idempotent and fast on a re-run: everything is checked with file/command existence first,
 # apt-get (update + install) and mvn only run when something is actually missing.
@@ -37,6 +39,12 @@ check_missing() {  # sets pkgs (Debian packages to install) and need_libs
   { command -v redis-server && command -v redis-cli; } >/dev/null || pkgs+=(redis-server)
   command -v python3 >/dev/null || pkgs+=(python3)   # start.sh uses it to pick free ports
   [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)     # the web app's Playwright tests drive it
+  # Rootful podman needs no uidmap, slirp4netns or fuse-overlayfs (recommends, not installed);
+  # its dependencies bring conmon, the CNI plugins and iptables.
+  command -v podman >/dev/null || pkgs+=(podman)
+  command -v runc >/dev/null || pkgs+=(runc)
+  # The test images need the static build: the dynamic `busybox` package would not run in them.
+  [[ $(dpkg-query -W -f='${db:Status-Status}' busybox-static 2>/dev/null) == installed ]] || pkgs+=(busybox-static)
   local jv; jv=$(java_major)
   (( ${jv:-0} >= 17 )) || pkgs+=(openjdk-17-jre-headless)   # Kafka 4 brokers need Java 17+
   need_libs=0

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Starts the real services for dev/CI on loopback, each on a free port, with all data, logs and
 # pid files inside DIR:
-#   PostgreSQL (DIR/pg), Redis (DIR/redis), Kafka in KRaft mode, one combined node (DIR/kafka).
-# PostgreSQL and Kafka start in parallel (both take seconds); Redis starts meanwhile.
+#   PostgreSQL (DIR/pg), Redis (DIR/redis), Kafka in KRaft mode, one combined node (DIR/kafka),
+#   and a Docker-compatible API: podman's service on a unix socket (DIR/podman).
+# PostgreSQL, Kafka and podman start in parallel; Redis starts meanwhile.
 # Writes DIR/env (source it: `. DIR/env`). Stop everything with infra/local/stop.sh DIR.
 # Prerequisites: infra/local/install.sh.
+#
+# podman is optional: where it is missing or cannot run, the others still start and DIR/env has
+# no DOCKER_HOST (the docker runtime's tests then skip, saying why).
 #
 # Usage: infra/local/start.sh DIR
 # Env: MCPS_KAFKA_START_TIMEOUT (seconds, default 60) - raise it on a heavily loaded machine.
@@ -29,15 +33,24 @@ PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 PY="$ROOT/.venv/bin/python"; [[ -x "$PY" ]] || PY=python3
 
 # Refuse to clobber services still running from this DIR.
-for pf in "$DIR/kafka/kafka.pid" "$DIR/redis/redis.pid" "$DIR/pg/data/postmaster.pid"; do
+for pf in "$DIR/kafka/kafka.pid" "$DIR/redis/redis.pid" "$DIR/pg/data/postmaster.pid" \
+  "$DIR/podman/podman.pid"; do
   if [[ -s "$pf" ]] && kill -0 "$(head -n1 "$pf")" 2>/dev/null; then
     echo "start.sh: $pf: process $(head -n1 "$pf") still running; run infra/local/stop.sh $DIR first" >&2
     exit 1
   fi
 done
 # Fresh state on every start (tests expect empty databases/topics); only our own subfolders.
-rm -rf "$DIR/pg" "$DIR/redis" "$DIR/kafka" "$DIR/env"
-mkdir -p "$DIR/pg/sock" "$DIR/redis" "$DIR/kafka/data"
+# podman's storage keeps a mount of its own after the service ends: release it first.
+unmount_below() {  # unmount everything mounted under $1, deepest first
+  local m
+  for m in $(awk -v p="$1/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+unmount_below "$DIR/podman"
+rm -rf "$DIR/pg" "$DIR/redis" "$DIR/kafka" "$DIR/podman" "$DIR/env"
+mkdir -p "$DIR/pg/sock" "$DIR/redis" "$DIR/kafka/data" "$DIR/podman"
 
 # Four distinct free ports: bind them all to port 0 at once, then release.
 read -r PGPORT RPORT KPORT KCPORT < <(python3 -c '
@@ -224,16 +237,107 @@ PYEOF
   echo "kafka $KAFKA_VERSION: ready on 127.0.0.1:$KPORT (controller $KCPORT) in $(ms_since "$t") ms"
 }
 
-# PostgreSQL and Kafka in the background, Redis in the foreground, then collect.
+PODMAN_DIR="$DIR/podman"
+PODMAN_SOCK="$PODMAN_DIR/podman.sock"
+# podman reads its settings from these two files, not from /etc: its storage, locks, events and
+# temporary files all live in DIR/podman. The storage is per DIR and fresh on every start, like
+# the databases: podman records its storage and run folders in its database and refuses a
+# storage shared with another run folder, so one cache for several DIRs cannot work. The tests'
+# image is cached as a tar instead (tests/docker_image.py) and imported again in a second.
+PODMAN_CONF="$PODMAN_DIR/containers.conf"
+PODMAN_STORAGE_CONF="$PODMAN_DIR/storage.conf"
+
+start_podman() {
+  local t; t=$(date +%s%N)
+  if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+    echo "podman: not installed (run infra/local/install.sh)"; return 1
+  fi
+  if [[ $EUID -ne 0 ]]; then
+    echo "podman: not root (rootless podman would need uidmap and slirp4netns)"; return 1
+  fi
+  if (( ${#PODMAN_SOCK} > 100 )); then echo "podman: DIR path too long for a unix socket"; return 1; fi
+  mkdir -p "$PODMAN_DIR/tmp"
+  # runc: crun (podman's default) fails here ("cgroups in hybrid mode not supported").
+  # default_ulimits = []: the sandbox refuses the rlimits podman sets by default.
+  # File locks and a file event log: no shared-memory lock segment or journald shared with
+  # other podman services on this machine.
+  cat >"$PODMAN_CONF" <<EOF
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PODMAN_DIR/events.log"
+lock_type = "file"
+tmp_dir = "$PODMAN_DIR/tmp"
+image_copy_tmp_dir = "$PODMAN_DIR/tmp"
+
+[network]
+network_config_dir = "$PODMAN_DIR/cni"
+EOF
+  cat >"$PODMAN_STORAGE_CONF" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$PODMAN_DIR/storage"
+runroot = "$PODMAN_DIR/run"
+EOF
+  # --time=0: serve until stop.sh stops it, not only while clients are connected.
+  CONTAINERS_CONF="$PODMAN_CONF" CONTAINERS_STORAGE_CONF="$PODMAN_STORAGE_CONF" \
+    setsid podman system service --time=0 "unix://$PODMAN_SOCK" \
+    </dev/null >"$PODMAN_DIR/service.log" 2>&1 &
+  local spid=$!
+  echo "$spid" >"$PODMAN_DIR/podman.pid"
+  if ! python3 - "$PODMAN_SOCK" "$spid" <<'PYEOF'
+import os, socket, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit("podman: the service exited during startup")
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
+            if s.recv(4096).split(b"\r\n", 1)[0].split()[1:2] == [b"200"]:
+                sys.exit(0)
+    except (OSError, IndexError):
+        pass
+    time.sleep(0.1)
+sys.exit("podman: the API did not answer within 30 s")
+PYEOF
+  then
+    tail -n 20 "$PODMAN_DIR/service.log" || true
+    return 1
+  fi
+  echo "podman $(podman --version | awk '{print $3}'): Docker API on unix://$PODMAN_SOCK in $(ms_since "$t") ms"
+}
+
+# PostgreSQL, Kafka and podman in the background, Redis in the foreground, then collect.
 ( start_pg ) >"$DIR/pg/start.log" 2>&1 &
 pg_job=$!
 ( start_kafka ) >"$DIR/kafka/start.log" 2>&1 &
 kafka_job=$!
+( start_podman ) >"$PODMAN_DIR/start.log" 2>&1 &
+podman_job=$!
 failed=()
 start_redis || failed+=(redis)
 wait "$pg_job" || failed+=(postgresql)
 wait "$kafka_job" || failed+=(kafka)
-cat "$DIR/pg/start.log" "$DIR/kafka/start.log"
+# Optional: without it the rest still works; DIR/env then has no DOCKER_HOST.
+docker_env=()
+if wait "$podman_job"; then
+  docker_env=(DOCKER_HOST "unix://$PODMAN_SOCK" CONTAINERS_CONF "$PODMAN_CONF"
+    CONTAINERS_STORAGE_CONF "$PODMAN_STORAGE_CONF")
+fi
+cat "$DIR/pg/start.log" "$DIR/kafka/start.log" "$PODMAN_DIR/start.log"
+if (( ! ${#docker_env[@]} )); then
+  echo "start.sh: continuing without a Docker API (no DOCKER_HOST in $DIR/env)" >&2
+fi
 
 if (( ${#failed[@]} )); then
   echo "start.sh: FAILED: ${failed[*]}; logs in $DIR; stopping what did start" >&2
@@ -253,6 +357,7 @@ fi
     KAFKA_BOOTSTRAP_SERVERS "127.0.0.1:$KPORT" \
     MCPS_SERVICES_DIR "$DIR" \
     PG_BINDIR "$PG_BINDIR" \
-    PGHOST_SOCKET_DIR "$PGSOCK"
+    PGHOST_SOCKET_DIR "$PGSOCK" \
+    ${docker_env[@]+"${docker_env[@]}"}
 } >"$DIR/env"
 echo "start.sh: all services up in $(ms_since "$T0") ms; env in $DIR/env"

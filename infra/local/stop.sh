@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the services infra/local/start.sh DIR started, using the pid files inside DIR.
+# Stops the services infra/local/start.sh DIR started, using the pid files inside DIR (and
+# podman's containers, through its CLI on the same storage).
 # Never fails because something is already gone (safe in CI `always()` teardown steps).
 # Data and logs stay in DIR for inspection; the next start.sh wipes them.
 #
@@ -55,9 +56,26 @@ stop_postgres() {
   fi
 }
 
-# Independent of each other: stop all three concurrently (Kafka's shutdown takes the longest).
+# Containers first (each has a conmon process that outlives the service), then the service,
+# then the mount podman's storage keeps, so that the next start.sh can delete the folder.
+stop_podman() {
+  local pdir="$DIR/podman"
+  [[ -f "$pdir/containers.conf" ]] || { echo "podman: not running"; return 0; }
+  if command -v podman >/dev/null; then
+    CONTAINERS_CONF="$pdir/containers.conf" CONTAINERS_STORAGE_CONF="$pdir/storage.conf" \
+      timeout 60 podman rm --all --force --time 2 >/dev/null 2>&1 || true
+  fi
+  stop_pid podman "$pdir/podman.pid" "system service" 10
+  local m
+  for m in $(awk -v p="$pdir/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+
+# Independent of each other: stop them all concurrently (Kafka's shutdown takes the longest).
 stop_pid kafka "$DIR/kafka/kafka.pid" kafka.Kafka 10 &
 stop_pid redis "$DIR/redis/redis.pid" redis-server 5 &
 stop_postgres &
+stop_podman &
 wait
 exit 0

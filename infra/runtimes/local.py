@@ -39,9 +39,9 @@ STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
 MAX_LOG_READ_BYTES = 1024 * 1024
 #: What a bridge inherits from the control plane: what the package installers need to find
-#: programs and reach their registries. The platform's own settings (database URL, keys) stay
-#: here.
-BRIDGE_ENV_PREFIXES = ("UV_", "PIP_", "NPM_CONFIG_", "npm_config_")
+#: programs and reach their registries, and where the container engine is (`DOCKER_HOST`,
+#: `DOCKER_CERT_PATH`, ...). The platform's own settings (database URL, keys) stay here.
+BRIDGE_ENV_PREFIXES = ("UV_", "PIP_", "NPM_CONFIG_", "npm_config_", "DOCKER_")
 BRIDGE_ENV = (
     "PATH",
     "HOME",

@@ -9,16 +9,18 @@ from typing import Any
 import clickhouse_connect
 
 _lock = threading.Lock()
-_embedded: dict[str, Any] = {}
+_engine: list[Any] = []  # the process's one chDB client, once opened
 
 
 def clickhouse_client(url: str | None, home: Path) -> Any:
-    """A clickhouse-connect client; chDB allows one engine per process, so it is shared."""
+    """A clickhouse-connect client. chDB allows one engine per process: the first caller's
+    `home` decides where it keeps its data, and every later caller shares that engine (a
+    second path would fail to open), so rows must say whose they are (tenant, deployment)."""
     if url:
         return clickhouse_connect.get_client(dsn=url)
-    path = str(home / "chdb")
     with _lock:
-        if path not in _embedded:
-            Path(path).mkdir(parents=True, exist_ok=True)
-            _embedded[path] = clickhouse_connect.get_client(interface="chdb", path=path)
-        return _embedded[path]
+        if not _engine:
+            path = home / "chdb"
+            path.mkdir(parents=True, exist_ok=True)
+            _engine.append(clickhouse_connect.get_client(interface="chdb", path=str(path)))
+        return _engine[0]

@@ -15,6 +15,7 @@ from infra.embedded import start_embedded_postgres
 from infra.eventstore import EventStore, build_tenancy, eventsourcing_env, open_event_store
 from infra.jwt_tokens import JwtCodec
 from infra.mailer import Mailer
+from infra.runtimes.policy import check_runnable
 from infra.settings import Settings
 
 
@@ -60,6 +61,7 @@ def build_container(settings: Settings) -> Container:
         deployments = Deployments(
             eventsourcing_env(settings, database_url),
             sealer=Sealer(settings.cipher_key.get_secret_value()),
+            runnable=lambda runtime: check_runnable(runtime, settings.runtime),
             committer=events.committer,
             recorder=events.recorder,
         )

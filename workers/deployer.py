@@ -62,8 +62,6 @@ class Tracked:
 
 @dataclass
 class PassReport:
-    deployments: int = 0
-    instances: int = 0
     actions: list[str] = field(default_factory=list)
 
     @property
@@ -110,7 +108,7 @@ class Reconciler:
         by_deployment: dict[UUID, list[Observed]] = defaultdict(list)
         for seen in observed:
             by_deployment[seen.deployment_id].append(seen)
-        report = PassReport(deployments=len(wanted), instances=len(observed))
+        report = PassReport()
         known = {row["deployment_id"] for row in wanted}
         for deployment_id, orphans in by_deployment.items():
             if deployment_id not in known:  # no deployment (yet) in the read model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -33,14 +34,14 @@ router = APIRouter(
 
 FOLLOW_POLL_S = 0.5
 FOLLOW_MAX_S = 15 * 60
-_tables: set[int] = set()
+_table_checked = threading.Event()
 
 
 def _clickhouse(container: Container) -> Any:
     client = clickhouse_client(container.settings.clickhouse_url, container.settings.home)
-    if id(client) not in _tables:  # the deployer creates it; a fresh ClickHouse may not have it
+    if not _table_checked.is_set():  # the deployer creates it; a fresh ClickHouse may not
         create_table(client)
-        _tables.add(id(client))
+        _table_checked.set()
     return client
 
 

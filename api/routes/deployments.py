@@ -44,7 +44,6 @@ from domain.tenancy.errors import ScopeRequiredError
 from domain.tenancy.tenants import Tenant
 from domain.tenancy.values import Role, Scope
 from infra.container import Container
-from infra.runtimes.policy import check_runnable
 from projections.deployments_queries import deployment_of, deployments_of
 
 READ_MODEL = "deployments"
@@ -101,8 +100,6 @@ def create_deployment(
     """A published service's version (the latest by default) with a configuration checked
     against that version's schema; a name deleted before may be deployed again."""
     access = deploy_access(container, principal, slug)
-    _, _, release = container.deployments.release_for(access.tenant_id, body.service, body.version)
-    check_runnable(release["runtime"], container.settings.runtime)
     result = container.deployments.request(
         access.tenant,
         principal.user_id,
@@ -253,14 +250,10 @@ def upgrade_deployment(
     """To another version (the latest by default), rolling: one replica at a time, each new
     instance healthy before an old one stops."""
     apps = container.deployments
-
-    def upgrade(tenant: Tenant, n: str) -> CommandResult:
-        current = apps.deployment(tenant.id, n)
-        _, _, release = apps.release_for(tenant.id, current.service_name, body.version)
-        check_runnable(release["runtime"], container.settings.runtime)
-        return apps.upgrade(tenant, n, body.version, body.config)
-
-    return _command(slug, name, principal, container, response, upgrade)
+    return _command(
+        slug, name, principal, container, response,
+        lambda tenant, n: apps.upgrade(tenant, n, body.version, body.config),
+    )  # fmt: skip
 
 
 @router.post(":batch", summary="Act on many deployments", response_model=BatchResult)

@@ -6,6 +6,7 @@ Callers are authorised before they get here (a member of the tenant, or a token 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -34,11 +35,15 @@ class Deployments(BaseApplication):
         env: dict[str, str] | None = None,
         *,
         sealer: Sealer,
+        runnable: Callable[[dict[str, Any]], None] = lambda runtime: None,
         committer: Committer | None = None,
         **kwargs: Any,
     ) -> None:
+        """`runnable` refuses (raising a domain error) a runtime the platform will not run:
+        it may look at settings and the network, which the domain does not."""
         super().__init__(env, committer=committer, **kwargs)
         self.sealer = sealer
+        self.runnable = runnable
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -71,6 +76,7 @@ class Deployments(BaseApplication):
         release = service.release_of(version)
         if version in service.yanked:
             raise NotDeployableError(f"{version} was yanked", field="version")
+        self.runnable(release["runtime"])
         return service, version, release
 
     def _stored_config(

@@ -31,6 +31,26 @@ EXIT = "exit.json"
 OUTPUT = "output.jsonl"
 BRIDGE_LOG = "bridge.log"
 WORK = "work"
+#: Variables an instance's processes may inherit (the bridge from the control plane, the
+#: server from the bridge): where to find programs and how to reach the network (CA bundles,
+#: proxies). Everything else a server gets comes from its runtime spec.
+INHERITED_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 #: A longer message is cut, so one runaway line cannot make a log unreadable.
 MAX_MESSAGE_CHARS = 8000
 

@@ -23,6 +23,7 @@ from infra.runtimes.base import InstanceSpec, LogLine, Observed, RuntimeStartErr
 from infra.runtimes.bridge_files import (
     BRIDGE_LOG,
     EXIT,
+    INHERITED_ENV,
     LAUNCH,
     OUTPUT,
     STATE,
@@ -42,25 +43,7 @@ MAX_LOG_READ_BYTES = 1024 * 1024
 #: programs and reach their registries, and where the container engine is (`DOCKER_HOST`,
 #: `DOCKER_CERT_PATH`, ...). The platform's own settings (database URL, keys) stay here.
 BRIDGE_ENV_PREFIXES = ("UV_", "PIP_", "NPM_CONFIG_", "npm_config_", "DOCKER_")
-BRIDGE_ENV = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "TMPDIR",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
+BRIDGE_ENV = (*INHERITED_ENV, "HOME", "TMPDIR")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 

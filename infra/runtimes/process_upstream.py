@@ -30,7 +30,7 @@ from mcp.shared.message import SessionMessage
 from domain.marketplace.specs import config_values, render
 from infra.mcp.packages import InstallError, PackageInstaller
 from infra.runtimes.base import InstanceSpec
-from infra.runtimes.bridge_files import WORK, instance_dir
+from infra.runtimes.bridge_files import INHERITED_ENV, WORK, instance_dir
 from infra.runtimes.upstream import LogFn, UpstreamStartError, exit_reason
 
 #: A protocol message is one line; tools/list or a resource read can be large.
@@ -39,25 +39,6 @@ MAX_OPEN_FILES = 1024
 #: Stop: close stdin and wait, then SIGTERM the group and wait, then SIGKILL it.
 STDIN_GRACE_S = 1.5
 TERM_GRACE_S = 2.0
-#: Variables a child may inherit from the bridge: where to find programs and how to reach the
-#: network (CA bundles, proxies). Everything else comes from the runtime spec.
-INHERITED_ENV = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
 
 _PR_SET_PDEATHSIG = 1
 # Loaded here, not in the child: between fork and exec only async-signal-safe work is safe.

@@ -22,8 +22,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from infra.deployment_logs import query_logs
+from infra.mcp.ssrf import BlockedAddressError
 from infra.runtimes.base import Observed
 from infra.runtimes.process import ProcessRuntime
+from infra.settings import RuntimeSettings
 from tests.integration.deployer_support import (
     OWNER,
     DeployWorld,
@@ -192,13 +194,23 @@ def test_a_remote_endpoint_is_attached_and_ssrf_targets_refused(
         world.deploy("weather", "weather")
         view = running(world, "weather", 1)
         assert view["instances"][0]["endpoint"] == url  # 127.0.0.1 is allowlisted here
-        world.deploy("meta", "metadata")
-        failed = wait_for(
-            "the metadata address refused",
-            lambda: (world.view("meta") or {}).get("last_error"),
-        )
-        assert "169.254.169.254" in failed or "address" in failed
-        assert live(deployer, world, "meta") == []
+        before = world.container.events.head()
+        with pytest.raises(BlockedAddressError, match=r"169\.254\.169\.254"):
+            world.deploy("meta", "metadata")
+        assert world.container.events.head() == before  # refused before anything is recorded
+        # The deployer checks again before each start: here its operator has since dropped
+        # 127.0.0.1 from the allowlist, which the request still passed.
+        allowed, deployer.policy = deployer.policy, RuntimeSettings(commands=[sys.executable])
+        try:
+            world.deploy("late", "weather")
+            failed = wait_for(
+                "the loopback address refused",
+                lambda: (world.view("late") or {}).get("last_error"),
+            )
+        finally:
+            deployer.policy = allowed
+        assert "127.0.0.1" in failed and "internal address" in failed
+        assert live(deployer, world, "late") == []
 
 
 def remote_details(name: str) -> dict[str, Any]:

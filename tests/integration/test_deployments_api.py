@@ -139,6 +139,28 @@ def test_bad_input_gets_a_problem_and_records_nothing(world: World, service: str
     assert world.events() == before
 
 
+def test_a_bare_command_is_not_run_unless_an_operator_allows_it(world: World) -> None:
+    auth = world.alice["auth"]
+    body = {
+        "name": "dep-bare",
+        "publisher": "team-a",
+        "display_name": "Bare",
+        "description": "A command on our host.",
+        "category": "other",
+        "tags": [],
+        "pricing": {"model": "FREE"},
+    }
+    ok(world.http.post("/api/v1/services", json=body, headers=auth), 201)
+    release = {**version_body("1.0.0"), "runtime": {"kind": "process", "command": "/bin/sh"}}
+    ok(world.http.post("/api/v1/services/dep-bare/versions", json=release, headers=auth), 201)
+    ok(world.http.post("/api/v1/services/dep-bare/publish", headers=auth))
+    before = world.events()
+    body = {"name": "shell", "service": "dep-bare", "config": {"timezone": "UTC"}}
+    r = world.http.post(BASE, json=body, headers=auth)
+    assert assert_problem(r, 422, "runtime.not_allowed")["field"] == "service"
+    assert world.events() == before
+
+
 def test_a_taken_name_is_a_conflict(world: World, service: str) -> None:
     deploy(world, "twice")
     body = {"name": "twice", "service": "dep-time", "config": {"timezone": "UTC"}}

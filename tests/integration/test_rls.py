@@ -37,7 +37,9 @@ def deployed(world: World) -> None:
     owner = Acting(role=Role.OWNER)
     team_a = c.tenancy.tenant_by_slug("team-a")
     c.marketplace.draft("rls-time", team_a.id, "team-a", owner, details("rls-time"))
-    c.marketplace.release("rls-time", owner, "1.0.0", release_body())
+    package = {"registry": "pypi", "name": "mcp-server-time", "version": "2026.10.19"}
+    packaged = {"kind": "process", "command": "mcp-server-time", "package": package}
+    c.marketplace.release("rls-time", owner, "1.0.0", {**release_body(), "runtime": packaged})
     c.marketplace.publish("rls-time", owner)
     for slug, who in (("team-a", world.alice), ("team-b", world.bob)):
         tenant = c.tenancy.tenant_by_slug(slug)

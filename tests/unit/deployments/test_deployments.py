@@ -101,6 +101,28 @@ def test_what_cannot_be_deployed(apps: Apps, tenant: Tenant) -> None:
     assert all_state(deployments).count("Deployment") == 0
 
 
+def test_a_runtime_the_platform_refuses_is_neither_deployed_nor_upgraded_to(
+    apps: Apps, tenant: Tenant
+) -> None:
+    _, deployments = apps
+    deploy(deployments, tenant)  # 1.1.0, allowed so far
+    refused: list[str] = []
+
+    def runnable(runtime: dict[str, object]) -> None:
+        refused.append(str(runtime["kind"]))
+        raise InvalidDeploymentError("not on this platform", field="service")
+
+    deployments.runnable = runnable
+    with pytest.raises(InvalidDeploymentError):
+        deploy(deployments, tenant, name="other")
+    with pytest.raises(InvalidDeploymentError):
+        deployments.upgrade(tenant, "clock", "1.0.0", None)
+    assert refused == ["process", "process"]
+    with pytest.raises(DeploymentNotFoundError):
+        deployments.deployment(tenant.id, "other")
+    assert deployments.deployment(tenant.id, "clock").version_name == "1.1.0"
+
+
 def test_names_are_unique_per_tenant_and_free_again_after_delete(
     apps: Apps, tenant: Tenant
 ) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
+from api.gateway import mcp_endpoint
+from api.gateway.service import Gateway
 from api.middleware import BodyLimit, request_context
 from api.routes import (
     audit,
@@ -15,6 +19,7 @@ from api.routes import (
     catalogue,
     deployment_logs,
     deployments,
+    gateway,
     me,
     ops,
     reviews,
@@ -47,8 +52,17 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    gateway: Gateway | None = getattr(app.state, "gateway", None)
+    if gateway is not None:
+        await gateway.close()  # its sessions to instances live on this loop
+
+
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="MCPS.ONE",
         version="0.1.0",
         description="Control plane and marketplace for MCP servers. Errors are RFC 9457 "
@@ -60,7 +74,7 @@ def create_app(container: Container) -> FastAPI:
     app.middleware("http")(request_context)
     install_error_handlers(app)
     routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
-    for module in (*routers, deployment_logs, ops):
+    for module in (*routers, deployment_logs, gateway, mcp_endpoint, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

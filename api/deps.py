@@ -42,7 +42,7 @@ class Principal:
         return self.token is not None
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer_credentials(authorization: str | None) -> str:
     if not authorization:
         raise TokenInvalidError("sign in, or send an API token as 'Authorization: Bearer …'")
     scheme, _, credentials = authorization.partition(" ")
@@ -51,7 +51,7 @@ def _bearer(authorization: str | None) -> str:
     return credentials.strip()
 
 
-def _authenticate(container: Container, credentials: str) -> Principal:
+def authenticate(container: Container, credentials: str) -> Principal:
     if credentials.startswith(API_TOKEN_PREFIX):
         token = container.tenancy.authenticate_token(credentials)
         return Principal(user_id=token.created_by, actor=f"token:{token.token_id}", token=token)
@@ -70,7 +70,7 @@ async def get_principal(
     container: ContainerDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    principal = await run_in_threadpool(_authenticate, container, _bearer(authorization))
+    principal = await run_in_threadpool(authenticate, container, bearer_credentials(authorization))
     # Set here, in the request's own task, so the endpoint's thread inherits it.
     actor_var.set(principal.actor)
     return principal

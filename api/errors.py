@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.gateway.errors import GatewayUnavailableError, RateLimitedError
 from domain.shared.context import request_id_var
 from domain.shared.errors import (
     AuthenticationError,
@@ -29,6 +30,8 @@ PROBLEM_BASE = "https://mcps.one/problems/"
 
 #: Most specific first: the first class an error is an instance of decides its status.
 STATUS_OF: list[tuple[type[DomainError], int]] = [
+    (RateLimitedError, 429),
+    (GatewayUnavailableError, 503),
     (LinkInvalidError, 400),
     (InvalidInputError, 422),
     (AuthenticationError, 401),
@@ -98,6 +101,29 @@ def status_of(error: DomainError) -> int:
     return next(status for cls, status in STATUS_OF if isinstance(error, cls))
 
 
+def problem_body(status: int, error: DomainError) -> dict[str, Any]:
+    """A domain error as a problem+json body, for answers that carry several (batches)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": error.message,
+        "code": error.code,
+    }
+    if error.field:
+        body["field"] = error.field
+    body.update({k: v for k, v in error.details.items() if v is not None})
+    return body
+
+
+def _headers_of(error: DomainError) -> dict[str, str] | None:
+    if isinstance(error, RateLimitedError):
+        return error.headers
+    if isinstance(error, GatewayUnavailableError):
+        return {"Retry-After": str(max(1, round(error.retry_after)))}
+    return None
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "")
@@ -110,7 +136,15 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = None
         if status == 422 and error.field:
             errors = [{"field": error.field, "message": error.message}]
-        return problem(status, error.code, error.message, request, field=error.field, errors=errors)
+        return problem(
+            status,
+            error.code,
+            error.message,
+            request,
+            field=error.field,
+            errors=error.details.get("errors") or errors,
+            headers=_headers_of(error),
+        )
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
+from domain.billing.application import Billing
 from domain.deployments.application import Deployments
 from domain.marketplace.application import Marketplace
 from domain.shared.sealed import Sealer
 from domain.tenancy.application import Tenancy
+from infra.clickhouse import clickhouse_client
 from infra.database import Database, PgTarget
 from infra.embedded import start_embedded_postgres
 from infra.eventstore import EventStore, build_tenancy, eventsourcing_env, open_event_store
@@ -28,10 +32,24 @@ class Container:
     tenancy: Tenancy
     marketplace: Marketplace
     deployments: Deployments
+    billing: Billing
     mailer: Mailer
     jwt: JwtCodec
+    _clickhouse: list[Any] = field(default_factory=list)
+    _clickhouse_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def clickhouse(self) -> Any:
+        """The ClickHouse client (chDB in-process unless CLICKHOUSE_URL), opened on first use."""
+        with self._clickhouse_lock:
+            if not self._clickhouse:
+                self._clickhouse.append(
+                    clickhouse_client(self.settings.clickhouse_url, self.settings.home)
+                )
+            return self._clickhouse[0]
 
     def close(self) -> None:
+        self.billing.close()
         self.tenancy.close()
         self.marketplace.close()
         self.deployments.close()
@@ -65,6 +83,12 @@ def build_container(settings: Settings) -> Container:
             committer=events.committer,
             recorder=events.recorder,
         )
+        billing = Billing(
+            eventsourcing_env(settings, database_url),
+            sealer=Sealer(settings.cipher_key.get_secret_value()),
+            committer=events.committer,
+            recorder=events.recorder,
+        )
     return Container(
         settings=settings,
         database_url=database_url,
@@ -73,6 +97,7 @@ def build_container(settings: Settings) -> Container:
         tenancy=tenancy,
         marketplace=marketplace,
         deployments=deployments,
+        billing=billing,
         mailer=Mailer(settings.mail, settings.mail_dir),
         jwt=JwtCodec(settings.auth),
     )

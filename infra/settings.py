@@ -27,6 +27,20 @@ class RuntimeSettings(BaseModel):
     commands: list[str] = Field(default_factory=list)
 
 
+class GatewaySettings(BaseModel):
+    #: Per API token: sustained calls per second and the burst above it.
+    token_rate_per_second: float = 100.0
+    token_burst: int = 200
+    #: Overrides the plan's tenant rate (calls/s) for every plan, e.g. for load tests.
+    tenant_rate_per_second: float | None = None
+    tenant_burst: int | None = None
+    #: How long one tool call may take upstream before it is abandoned.
+    call_timeout_seconds: float = 30.0
+    #: How long a resolved token, and a tenant's routing table, are reused before re-reading.
+    #: A revoked token stops working within this time on every API process.
+    cache_seconds: float = 0.5
+
+
 class MailSettings(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -50,6 +64,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     clickhouse_url: str | None = Field(default=None, validation_alias="CLICKHOUSE_URL")
+    #: The ClickHouse database holding usage, activity and logs (one per installation).
+    clickhouse_database: str = "mcps"
 
     app_db_password: SecretStr = SecretStr("mcps-app-dev")
     cipher_key: SecretStr = SecretStr(DEV_CIPHER_KEY)
@@ -63,6 +79,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

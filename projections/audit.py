@@ -12,6 +12,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.billing.calls import Call
 from projections.base import TENANT_POLICY, Cursor, Envelope, Projection
 from projections.events import public_payload, type_name
 
@@ -35,6 +36,11 @@ class AuditProjection(Projection):
     CREATE INDEX IF NOT EXISTS audit_by_tenant ON {s}.audit_view (tenant_id, position DESC);
     """
     policies = {"audit_view": TENANT_POLICY}
+
+    def wants(self, event: object) -> bool:
+        """Every event but billed tool calls: those are usage (ClickHouse, `/mcp/history`), and
+        at gateway rates they would bury the actions people audit."""
+        return not isinstance(event, Call.Billed)
 
     def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
         cur.execute(

@@ -157,12 +157,13 @@ class Projection(ABC):
         fresh: list[Envelope] = []
         for envelope in envelopes:
             event = envelope.event
+            if not self.wants(event):
+                continue  # not ours: no version to keep either (a call is one event each)
             seen = changed.get(event.originator_id, versions.get(event.originator_id, 0))
             if event.originator_version <= seen:
                 continue  # redelivered: already in the rows
             changed[event.originator_id] = event.originator_version
-            if self.wants(event):
-                fresh.append(envelope)
+            fresh.append(envelope)
         if fresh:
             self.apply_many(cur, s, fresh)
         _save_versions(cur, s, changed)

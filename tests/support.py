@@ -150,9 +150,9 @@ def running_container(settings: Settings, *, projectors: bool = True) -> Iterato
 
 
 @contextmanager
-def live_server(container: Container) -> Iterator[str]:
-    """The real ASGI app behind uvicorn on a free loopback port."""
-    port = free_port()
+def live_server(container: Container, port: int | None = None) -> Iterator[str]:
+    """The real ASGI app behind uvicorn on a loopback port (a free one unless given)."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(container), host="127.0.0.1", port=port, log_config=None, access_log=False

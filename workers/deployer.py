@@ -32,11 +32,12 @@ from domain.deployments.values import Desired, Health
 from domain.shared.errors import ConcurrentChangeError, DomainError
 from infra.database import Database
 from infra.deployment_logs import LogShipper
+from infra.mcp.connect import Target
 from infra.runtimes.base import InstanceSpec, Observed, Runtime, RuntimeStartError
 from infra.runtimes.policy import check_runnable
 from infra.settings import RuntimeSettings
 from projections.deployments_queries import desired_state
-from workers.deployer_health import HealthChecker, Target
+from workers.deployer_health import HealthChecker
 
 log = logging.getLogger("mcps.deployer")
 

@@ -17,25 +17,14 @@ import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import httpx2
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
-from infra.mcp.ssrf import checked_address, pinned_url
+from infra.mcp.connect import Target, open_session
 
 log = logging.getLogger("mcps.deployer.health")
 
 PROBE_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Target:
-    endpoint: str
-    #: A remote endpoint: checked against SSRF rules on every connection.
-    remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,23 +100,9 @@ class HealthChecker:
             await asyncio.sleep(self.starting_interval)
 
     async def _connect(self, stack: AsyncExitStack, target: Target) -> ClientSession:
-        url, headers = target.endpoint, {}
-        if target.remote:
-            address = checked_address(url, self.allowed_hosts)
-            headers["Host"] = urlsplit(url).netloc.rsplit("@", 1)[-1]
-            if url.startswith("http:"):
-                url = pinned_url(url, address)
-        client = create_mcp_http_client(
-            headers=headers, timeout=httpx2.Timeout(PROBE_TIMEOUT_S, read=PROBE_TIMEOUT_S)
+        return await open_session(
+            stack, target, allowed_hosts=self.allowed_hosts, timeout=PROBE_TIMEOUT_S
         )
-        await stack.enter_async_context(client)
-        read, write = await stack.enter_async_context(
-            streamable_http_client(url, http_client=client)
-        )
-        session = await stack.enter_async_context(ClientSession(read, write))
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
-            await session.initialize()
-        return session
 
 
 def _describe(error: BaseException) -> str:

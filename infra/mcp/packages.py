@@ -47,7 +47,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 class PackageInstaller:
     def __init__(self, home: Path) -> None:
-        self.root = home / "packages"
+        # The real path: a venv writes its own location into its scripts, so a store reached
+        # through a symlink (a test home sharing a cache) must not bake in the link.
+        self.root = (home / "packages").resolve()
 
     def location(self, package: dict[str, str]) -> Path:
         return self.root / package["registry"] / _slot(package["name"], package["version"])

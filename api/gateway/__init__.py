@@ -1,0 +1,1 @@
+"""The gateway: tool calls from REST and native MCP clients to deployed MCP servers, billed."""

@@ -1,0 +1,343 @@
+"""The native MCP endpoint: `/mcp/t/{slug}` (and `/mcp/u/{username}`), streamable HTTP.
+
+One MCP server per tenant that aggregates the tools, resources and prompts of its running
+deployments under namespaced names (`<deployment>__<tool>`; a resource's URI becomes
+`mcps://<deployment>/<quoted original>`), forwards calls through the same path as the REST API
+(limits, routing, billing), and tells clients on the GET stream when the lists change.
+
+POSTs are answered with `application/json` (the transport allows it: no stream is needed for
+one answer). Sessions are signed ids (`api.gateway.sessions`), valid on any API process. The
+client's token authenticates it here and is never sent upstream: upstream sessions are the
+gateway's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+import mcp_types as types
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi.responses import StreamingResponse
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from api.gateway.callers import EXECUTE, READ, Caller
+from api.gateway.errors import InvalidParamsError, ToolNotFoundError
+from api.gateway.service import Gateway
+from api.gateway.sessions import SessionIds
+from api.gateway.upstreams import UpstreamUnavailableError
+from domain.shared.errors import DomainError
+
+router = APIRouter(tags=["mcp"])
+
+SEPARATOR = "__"
+RESOURCE_SCHEME = "mcps://"
+STREAM_POLL_S = 2.0
+STREAM_LIFETIME_S = 15 * 60
+SERVER_INFO = {"name": "mcps.one", "version": "0.1.0"}
+CAPABILITIES = {
+    "tools": {"listChanged": True},
+    "resources": {"listChanged": True},
+    "prompts": {"listChanged": True},
+}
+
+# JSON-RPC error codes
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = (
+    -32700,
+    -32600,
+    -32601,
+    -32602,
+    -32603,
+)
+#: Refused by the gateway's rules (limits, permissions): the server's own range.
+REFUSED = -32000
+
+Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
+
+
+def _gateway(request: Request) -> Gateway:
+    from api.routes.gateway import get_gateway
+
+    return get_gateway(request)
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+
+
+def _sessions(request: Request) -> SessionIds:
+    ids: SessionIds | None = getattr(request.app.state, "mcp_sessions", None)
+    if ids is None:
+        secret = request.app.state.container.settings.auth.jwt_secret.get_secret_value()
+        ids = request.app.state.mcp_sessions = SessionIds(secret)
+    return ids
+
+
+def _rpc_error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": id_, "error": error}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+async def _caller(gateway: Gateway, request: Request, slug: str) -> Caller | Response:
+    try:
+        return await gateway.callers.resolve(request.headers.get("authorization"), slug)
+    except DomainError as error:
+        status = 401 if error.code.startswith("auth.") else 404
+        headers = {"WWW-Authenticate": 'Bearer realm="mcps"'} if status == 401 else None
+        return _json(
+            _rpc_error(None, REFUSED, error.message, {"code": error.code}), status, headers
+        )
+
+
+@router.post("/mcp/t/{slug}", include_in_schema=False)
+@router.post("/mcp/u/{slug}", include_in_schema=False)
+async def post(
+    request: Request,
+    gateway: GatewayDep,
+    slug: Slug,
+    mcp_session_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    caller = await _caller(gateway, request, slug)
+    if isinstance(caller, Response):
+        return caller
+    sessions = _sessions(request)
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _json(_rpc_error(None, PARSE_ERROR, "the body is not valid JSON"), 400)
+    messages = payload if isinstance(payload, list) else [payload]
+    if not messages or not all(isinstance(m, dict) for m in messages):
+        return _json(_rpc_error(None, INVALID_REQUEST, "expected JSON-RPC messages"), 400)
+    initializing = any(m.get("method") == "initialize" for m in messages)
+    headers: dict[str, str] = {}
+    if initializing:
+        headers["Mcp-Session-Id"] = sessions.issue(caller.tenant_id)
+    elif mcp_session_id is not None and not sessions.valid_for(mcp_session_id, caller.tenant_id):
+        return _json(_rpc_error(None, INVALID_REQUEST, "session not found; initialize again"), 404)
+    answers = await asyncio.gather(*(_handle(gateway, caller, m) for m in messages))
+    replies = [a for a in answers if a is not None]
+    if not replies:
+        return Response(status_code=202, headers=headers)
+    return _json(replies if isinstance(payload, list) else replies[0], 200, headers)
+
+
+@router.get("/mcp/t/{slug}", include_in_schema=False)
+@router.get("/mcp/u/{slug}", include_in_schema=False)
+async def stream(request: Request, gateway: GatewayDep, slug: Slug) -> Response:
+    """Server-to-client notifications: `list_changed` when deployments or their lists change."""
+    caller = await _caller(gateway, request, slug)
+    if isinstance(caller, Response):
+        return caller
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        return Response(status_code=406)
+
+    async def events() -> AsyncIterator[bytes]:
+        last = await _fingerprint(gateway, caller)
+        ends = time.monotonic() + STREAM_LIFETIME_S
+        yield b": connected\n\n"
+        while time.monotonic() < ends and not await request.is_disconnected():
+            await asyncio.sleep(STREAM_POLL_S)
+            now = await _fingerprint(gateway, caller)
+            if now == last:
+                yield b": keep-alive\n\n"
+                continue
+            last = now
+            for method in (
+                "notifications/tools/list_changed",
+                "notifications/resources/list_changed",
+                "notifications/prompts/list_changed",
+            ):
+                message = orjson.dumps({"jsonrpc": "2.0", "method": method})
+                yield b"event: message\ndata: " + message + b"\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.delete("/mcp/t/{slug}", include_in_schema=False)
+@router.delete("/mcp/u/{slug}", include_in_schema=False)
+async def end(request: Request, gateway: GatewayDep, slug: Slug) -> Response:
+    """Nothing is stored per session, so ending one only needs the caller to be who it was."""
+    caller = await _caller(gateway, request, slug)
+    return caller if isinstance(caller, Response) else Response(status_code=204)
+
+
+async def _fingerprint(gateway: Gateway, caller: Caller) -> str:
+    """Changes when a deployment comes or goes, or an upstream's lists change."""
+    routes = await gateway.routes.routes(caller.tenant_id)
+    parts = []
+    for route in routes.values():
+        instances = route.healthy_instances
+        revisions = [gateway.pool.get(i).revision for i in instances]
+        parts.append(f"{route.name}|{route.version}|{bool(instances)}|{revisions}")
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
+# --- JSON-RPC ------------------------------------------------------------------------------
+
+
+async def _handle(gateway: Gateway, caller: Caller, message: dict[str, Any]) -> Any:
+    method = message.get("method")
+    id_ = message.get("id")
+    if not isinstance(method, str):
+        if "result" in message or "error" in message:
+            return None  # a client's answer to a request we never send
+        return _rpc_error(id_, INVALID_REQUEST, "a JSON-RPC request needs a method")
+    if id_ is None:
+        return None  # a notification (initialized, cancelled, ...): nothing to answer
+    params = message.get("params") or {}
+    if not isinstance(params, dict):
+        return _rpc_error(id_, INVALID_PARAMS, "params must be an object")
+    handler = HANDLERS.get(method)
+    if handler is None:
+        return _rpc_error(id_, METHOD_NOT_FOUND, f"method not found: {method}")
+    try:
+        result = await handler(gateway, caller, params)
+    except (InvalidParamsError, ToolNotFoundError) as error:
+        return _rpc_error(id_, INVALID_PARAMS, error.message, {"code": error.code})
+    except DomainError as error:
+        return _rpc_error(id_, REFUSED, error.message, {"code": error.code})
+    return {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+async def _initialize(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    asked = params.get("protocolVersion")
+    version = asked if asked in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+    return {
+        "protocolVersion": version,
+        "capabilities": CAPABILITIES,
+        "serverInfo": SERVER_INFO,
+        "instructions": f"Tools of the deployments of {caller.tenant_slug} on MCPS.ONE, "
+        f"named <deployment>{SEPARATOR}<tool>.",
+    }
+
+
+async def _ping(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    return {}
+
+
+async def _list_tools(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(READ)
+    tools = []
+    for route in (await gateway.routes.routes(caller.tenant_id)).values():
+        if not route.healthy_instances:
+            continue
+        live = await gateway.tools_of(route)
+        for tool in (live or {}).values():
+            entry: dict[str, Any] = {
+                "name": f"{route.name}{SEPARATOR}{tool.name}",
+                "description": tool.description,
+                "inputSchema": tool.input_schema,
+            }
+            if tool.annotations:
+                entry["annotations"] = tool.annotations
+            tools.append(entry)
+    return {"tools": tools}
+
+
+async def _call_tool(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(EXECUTE)
+    name = params.get("name")
+    arguments = params.get("arguments") or {}
+    if not isinstance(name, str) or SEPARATOR not in name:
+        raise ToolNotFoundError(f"unknown tool {name!r}; tools are <deployment>{SEPARATOR}<tool>")
+    if not isinstance(arguments, dict):
+        raise InvalidParamsError("arguments must be an object", field="arguments")
+    deployment, _, tool = name.partition(SEPARATOR)
+    outcome = await gateway.call(caller, deployment, tool, arguments)
+    if outcome.data is not None:
+        return {**outcome.data, "isError": not outcome.success}
+    message = outcome.error["message"] if outcome.error else "the call failed"
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+async def _upstream_for(gateway: Gateway, caller: Caller, deployment: str) -> Any:
+    route = await gateway.route(caller, deployment)
+    for instance in route.healthy_instances:
+        upstream = gateway.pool.get(instance)
+        try:
+            await upstream.session()
+        except UpstreamUnavailableError:
+            continue  # the next instance may answer
+        return upstream
+    raise ToolNotFoundError(f"{deployment!r} has no instance answering")
+
+
+async def _list_resources(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(READ)
+    resources = []
+    for route in (await gateway.routes.routes(caller.tenant_id)).values():
+        if not route.healthy_instances:
+            continue
+        upstream = await _upstream_for(gateway, caller, route.name)
+        if upstream.capabilities is None or upstream.capabilities.resources is None:
+            continue
+        listed = await upstream.request(lambda s: s.list_resources(), 10.0)
+        for resource in listed.resources:
+            entry = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+            entry["uri"] = f"{RESOURCE_SCHEME}{route.name}/{quote(str(resource.uri), safe='')}"
+            resources.append(entry)
+    return {"resources": resources}
+
+
+async def _read_resource(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(READ)
+    uri = params.get("uri")
+    if not isinstance(uri, str) or not uri.startswith(RESOURCE_SCHEME):
+        raise InvalidParamsError(f"resource URIs here start with {RESOURCE_SCHEME}", field="uri")
+    deployment, _, original = uri[len(RESOURCE_SCHEME) :].partition("/")
+    upstream = await _upstream_for(gateway, caller, deployment)
+    result = await upstream.request(lambda s: s.read_resource(unquote(original)), 30.0)
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def _list_prompts(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(READ)
+    prompts = []
+    for route in (await gateway.routes.routes(caller.tenant_id)).values():
+        if not route.healthy_instances:
+            continue
+        upstream = await _upstream_for(gateway, caller, route.name)
+        if upstream.capabilities is None or upstream.capabilities.prompts is None:
+            continue
+        listed = await upstream.request(lambda s: s.list_prompts(), 10.0)
+        for prompt in listed.prompts:
+            entry = prompt.model_dump(mode="json", by_alias=True, exclude_none=True)
+            entry["name"] = f"{route.name}{SEPARATOR}{prompt.name}"
+            prompts.append(entry)
+    return {"prompts": prompts}
+
+
+async def _get_prompt(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(EXECUTE)
+    name = params.get("name")
+    if not isinstance(name, str) or SEPARATOR not in name:
+        raise InvalidParamsError(f"prompts are <deployment>{SEPARATOR}<prompt>", field="name")
+    deployment, _, prompt = name.partition(SEPARATOR)
+    upstream = await _upstream_for(gateway, caller, deployment)
+    arguments = params.get("arguments")
+    result: types.GetPromptResult = await upstream.request(
+        lambda s: s.get_prompt(prompt, arguments), 30.0
+    )
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+HANDLERS = {
+    "initialize": _initialize,
+    "ping": _ping,
+    "tools/list": _list_tools,
+    "tools/call": _call_tool,
+    "resources/list": _list_resources,
+    "resources/read": _read_resource,
+    "prompts/list": _list_prompts,
+    "prompts/get": _get_prompt,
+}

@@ -1,0 +1,1 @@
+"""Billing: one `Call.Billed` event per gateway tool call, priced by the service's pricing."""

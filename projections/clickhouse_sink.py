@@ -2,9 +2,10 @@
 
 ClickHouse cannot share a transaction with the Postgres tracking row, so a crash between the
 insert and the checkpoint re-sends the batch. Two things make that harmless: the table is a
-ReplacingMergeTree keyed by the log position (queries read it with FINAL), and each batch
-carries a deterministic deduplication token (the positions it spans), so ClickHouse drops an
-identical re-sent block outright.
+ReplacingMergeTree whose sorting key identifies the event (the log position, or the id of an
+aggregate that has one event, such as a billed call; queries read it with FINAL), and each
+batch carries a deterministic deduplication token (the positions it spans), so ClickHouse drops
+an identical re-sent block outright.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class ClickHouseSink(ABC):
 
     @abstractmethod
     def rows(self, envelope: Envelope) -> list[Sequence[Any]]:
-        """The rows one event adds; the first column must be the log position (the key)."""
+        """The rows one event adds, in `columns` order; the sorting key must identify the event,
+        so a re-sent row replaces itself."""
 
     def wants(self, event: object) -> bool:
         return not self.handles or isinstance(event, self.handles)

@@ -96,6 +96,36 @@ def project(
 
 
 @app.command()
+def sink(
+    name: str = typer.Argument(help="The ClickHouse read model to feed: `activity` or `usage`."),
+    batch_size: int = typer.Option(5000, min=1, help="Events read and inserted per batch."),
+) -> None:
+    """Feed one ClickHouse read model from the event log until SIGTERM or Ctrl-C.
+
+    Each batch is inserted, then checkpointed in PostgreSQL; after a crash the next run
+    re-sends at most one batch, which the table deduplicates. Writes to `CLICKHOUSE_URL`
+    (chDB under `MCPS_HOME` without it). Example: `mcps-server sink usage`
+    """
+    import signal
+    import threading
+
+    from workers.run_sink import SINKS, run_sink
+
+    if name not in SINKS:
+        typer.echo(f"error: unknown sink '{name}' (one of: {', '.join(SINKS)})", err=True)
+        raise typer.Exit(2)
+    configure_logging()
+    container = build_container(Settings())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        run_sink(container, name, stop, batch_size)
+    finally:
+        container.close()
+
+
+@app.command()
 def deployer() -> None:
     """Run deployments: reconcile desired state with the runtimes until they match.
 

@@ -8,13 +8,12 @@ import threading
 import uvicorn
 
 from api.app import create_app
-from infra.clickhouse import clickhouse_client
 from infra.container import Container
-from projections.activity import ActivitySink
 from projections.registry import all_projections, create_all
 from workers.catalog import seed_templates
-from workers.projector import SinkProjector, start_log_projectors
+from workers.projector import start_log_projectors
 from workers.run_deployer import start_deployer
+from workers.run_sink import start_sinks
 
 log = logging.getLogger("mcps.serve")
 
@@ -28,14 +27,7 @@ def serve(container: Container, *, embedded: bool) -> None:
         seeded = seed_templates(container.marketplace)
         log.info("template library: %s", ", ".join(f"{s.name} {s.outcome}" for s in seeded))
         start_log_projectors(container.events, container.db, all_projections(), stop)
-        sink = ActivitySink(clickhouse_client(settings.clickhouse_url, settings.home), container.db)
-        sink.create()
-        threading.Thread(
-            target=SinkProjector(container.events, sink).run,
-            args=(stop,),
-            daemon=True,
-            name="sink-activity",
-        ).start()
+        start_sinks(container, stop)  # activity and usage, into ClickHouse (chDB here)
         deployer = start_deployer(container, stop)
     config = uvicorn.Config(
         create_app(container),

@@ -14,6 +14,7 @@ from api.gateway import mcp_endpoint
 from api.gateway.service import Gateway
 from api.middleware import BodyLimit, request_context
 from api.routes import (
+    analytics,
     audit,
     auth,
     catalogue,
@@ -74,6 +75,7 @@ def create_app(container: Container) -> FastAPI:
     app.middleware("http")(request_context)
     install_error_handlers(app)
     routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
+    routers += (analytics,)
     for module in (*routers, deployment_logs, gateway, mcp_endpoint, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did

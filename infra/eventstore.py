@@ -57,6 +57,11 @@ def eventsourcing_env(settings: Settings, database_url: str) -> dict[str, str]:
         lock_timeout=settings.postgres_lock_timeout_seconds, pool_size=settings.postgres_pool_size
     )
     env["APPLICATION_RECORDER_TOPIC"] = get_topic(OneTripRecorder)
+    # The library looks up `<APP NAME>_CIPHER_KEY` first, and the store is named `mcps`: our
+    # own setting MCPS_CIPHER_KEY (the key that seals secret fields) would otherwise switch on
+    # whole-store encryption by accident, and a store written without it would stop reading.
+    env["MCPS_CIPHER_KEY"] = ""
+    env["MCPS_CIPHER_TOPIC"] = ""
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from domain.billing.calls import Call
 from projections.base import Envelope
 from projections.clickhouse_sink import ClickHouseSink
 from projections.events import context_of, type_name
@@ -26,6 +27,10 @@ class ActivitySink(ClickHouseSink):
     ORDER BY position
     SETTINGS non_replicated_deduplication_window = 1000
     """
+
+    def wants(self, event: object) -> bool:
+        """Billed tool calls have their own table (`usage`); here they would drown the rest."""
+        return not isinstance(event, Call.Billed)
 
     def rows(self, envelope: Envelope) -> list[Sequence[Any]]:
         e: Any = envelope.event

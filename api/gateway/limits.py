@@ -4,6 +4,7 @@ Redis (in-process without REDIS_URL)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from api.gateway.errors import QuotaExceededError, RateLimitedError
 from domain.billing.plans import limits_of
 from infra.ratelimit import Bucket, Decision, Quota, build_rate_limiter
 from infra.settings import Settings
+
+log = logging.getLogger("mcps.gateway.limits")
 
 
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -89,7 +92,11 @@ class Limits:
         async def counted_so_far() -> int:
             if seed is None:
                 return 0
-            return await run_in_threadpool(seed, tenant_id, service_id, start)
+            try:
+                return await run_in_threadpool(seed, tenant_id, service_id, start)
+            except Exception:  # the usage store is down or not there yet: count from zero
+                log.warning("free calls of %s not seeded from usage", tenant_id, exc_info=True)
+                return 0
 
         return await self.limiter.count(key, end.timestamp(), counted_so_far)
 

@@ -34,6 +34,7 @@ from domain.billing.pricing import CallStatus, charge_for, free_quota
 from domain.deployments.errors import DeploymentNotFoundError
 from domain.shared.context import actor_var, tenant_id_var
 from infra.container import Container
+from projections.usage_queries import free_calls_used
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,13 @@ class Gateway:
         self.callers = CallerCache(container, settings.cache_seconds)
         self.routes = RouteTable(container.db, settings.cache_seconds)
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
-        self.limits = Limits(container.settings)
+        clickhouse_db = container.settings.clickhouse_database
+        self.limits = Limits(
+            container.settings,
+            free_calls_seed=lambda tenant, service, month: free_calls_used(
+                container.clickhouse, clickhouse_db, tenant, service, month
+            ),
+        )
 
     async def close(self) -> None:
         await self.pool.close()

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import PROBLEMS, problem_body, status_of
 from api.gateway.callers import EXECUTE, READ, Caller
@@ -32,6 +33,7 @@ from api.schemas_gateway import (
 from domain.billing.pricing import CallStatus
 from domain.shared.context import request_id_var
 from domain.shared.errors import DomainError
+from projections.usage_queries import history
 
 router = APIRouter(prefix="/api/v1/mcp", tags=["gateway"], responses=PROBLEMS)
 
@@ -129,6 +131,33 @@ async def server_status(
         healthy_instances=len(route.healthy_instances),
         instances=instances,
     )
+
+
+@router.get("/history")
+async def call_history(
+    gateway: GatewayDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    tool: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    status: Annotated[str | None, Query(pattern="^(ok|tool_error|upstream_error|timeout)$")] = None,
+    before: Annotated[
+        str | None, Query(max_length=80, description="`next_cursor` of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    """The tenant's calls, newest first (from the usage store: a second or so behind)."""
+    caller.require(READ)
+    container = gateway.container
+    page = await run_in_threadpool(
+        history,
+        container.clickhouse,
+        container.settings.clickhouse_database,
+        caller.tenant_id,
+        limit=limit,
+        tool=tool,
+        status=status,
+        before=before,
+    )
+    return {"calls": page.calls, "next_cursor": page.next_cursor}
 
 
 @router.post(

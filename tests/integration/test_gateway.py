@@ -20,6 +20,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from projections.usage import UsageSink
 from tests.integration.deployer_support import deploy_world, package_store
 from tests.integration.gateway_support import (
     FREE_CALLS,
@@ -29,6 +30,7 @@ from tests.integration.gateway_support import (
     running,
 )
 from tests.support import free_port, live_server
+from workers.projector import SinkProjector
 
 
 @pytest.fixture(scope="module")
@@ -319,3 +321,24 @@ def _run(scenario: Any) -> Any:
         return anyio.run(scenario)
     except BaseException as error:  # the test thread reports it
         return error
+
+
+def test_history_lists_the_tenants_calls_newest_first(gw: GatewayWorld) -> None:
+    container = gw.world.container
+    sink = UsageSink(container.clickhouse, container.db, container.settings.clickhouse_database)
+    sink.create()
+    with gw.client() as http:
+        http.post("/api/v1/mcp/toy/call", json={"method": "echo", "params": {"text": "last"}})
+        SinkProjector(container.events, sink).catch_up()
+        page = http.get("/api/v1/mcp/history", params={"limit": 2, "tool": "echo"})
+        failed = http.get("/api/v1/mcp/history", params={"status": "upstream_error"})
+        bad = http.get("/api/v1/mcp/history", params={"status": "weird"})
+    assert page.status_code == 200, page.text
+    calls = page.json()["calls"]
+    assert len(calls) == 2 and all(c["tool"] == "echo" for c in calls)
+    assert calls[0]["occurred_at"] >= calls[1]["occurred_at"]
+    assert page.json()["next_cursor"]
+    failures = failed.json()["calls"]
+    assert "exit_now" in {c["tool"] for c in failures}
+    assert {c["status"] for c in failures} == {"upstream_error"}
+    assert bad.status_code == 422

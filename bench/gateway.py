@@ -1,0 +1,239 @@
+"""The gateway's hot path: direct MCP calls vs calls through our REST API and our native MCP
+endpoint, against the same upstream server, at 1, 16 and 128 concurrent clients.
+
+The upstream is the toy stdio server (`tests/mcp_servers/toy_stdio.py`, tool `echo`) deployed
+as a process behind its bridge by the deployer (in this process). "Direct" calls the bridge's
+streamable-HTTP endpoint with the MCP SDK; "native" calls `/mcp/t/{slug}` with the same SDK
+client; "rest" posts to `/api/v1/mcp/{name}/call` with httpx. The API runs as its own process
+(`mcps-server api`) with Redis rate limits on (limits raised so they never refuse), and every
+call through it is billed (a durable `Call.Billed` before the answer). Each client count runs
+`--runs` times for `--seconds` each; the table shows medians.
+
+    python -m bench.gateway [--runs 3] [--seconds 4] [--clients 1,16,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from bench.common import log, median, percentile, print_table, require_services
+from bench.deployments import package_store
+from domain.tenancy.values import Scope
+from tests.integration.deployer_support import deploy_world
+from tests.integration.gateway_support import running
+from tests.support import free_port
+from workers.deployer import run
+from workers.run_deployer import build_reconciler
+
+Call = Callable[[], Awaitable[bool]]
+
+
+async def _load(call: Call, clients: int, seconds: float) -> tuple[float, list[float], int]:
+    """`clients` loops calling for `seconds` after a short warm-up: (calls/s, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    measuring = False
+    stop_at = 0.0
+
+    async def client() -> None:
+        nonlocal errors
+        while True:
+            t0 = time.perf_counter()
+            ok = await call()
+            t1 = time.perf_counter()
+            if t1 >= stop_at and measuring:
+                return
+            if measuring:
+                latencies.append(t1 - t0)
+                errors += not ok
+
+    warm_up = 0.5
+    stop_at = time.perf_counter() + 3600
+    tasks = [asyncio.create_task(client()) for _ in range(clients)]
+    await asyncio.sleep(warm_up)
+    measuring, started = True, time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*tasks)
+    return len(latencies) / (time.perf_counter() - started), latencies, errors
+
+
+async def _measure_sdk(
+    url: str, headers: dict[str, str], tool: str, clients: int, seconds: float
+) -> Any:
+    limits = httpx2.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60, limits=limits) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+
+        async def call() -> bool:
+            result = await session.call_tool(tool, {"text": "bench"})
+            return not result.is_error
+
+        return await _load(call, clients, seconds)
+
+
+async def _measure_rest(base: str, token: str, clients: int, seconds: float) -> Any:
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as http:
+        body = {"method": "echo", "params": {"text": "bench"}}
+
+        async def call() -> bool:
+            r = await http.post("/api/v1/mcp/bench/call", json=body)
+            return r.status_code == 200
+
+        return await _load(call, clients, seconds)
+
+
+def _api_process(database_url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MCPS_HOME": str(home),
+        "PORT": str(port),
+        "MCPS_ENVIRONMENT": "test",
+        "MCPS_GATEWAY__TENANT_RATE_PER_SECOND": "1000000",
+        "MCPS_GATEWAY__TENANT_BURST": "1000000",
+        "MCPS_GATEWAY__TOKEN_RATE_PER_SECOND": "1000000",
+        "MCPS_GATEWAY__TOKEN_BURST": "1000000",
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    api = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "api"], env=env, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
+                return api
+        except httpx.HTTPError:
+            pass
+        if api.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the API process did not start")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--clients", default="1,16,128")
+    args = parser.parse_args()
+    require_services()
+    client_counts = [int(c) for c in args.clients.split(",")]
+    with (
+        tempfile.TemporaryDirectory(prefix="mcps-bench-gw-") as tmp,
+        deploy_world(Path(tmp), package_store()) as world,
+    ):
+        reconciler = build_reconciler(world.container)
+        stop = threading.Event()
+        deployer = threading.Thread(target=run, args=(reconciler, stop), daemon=True)
+        deployer.start()
+        api = None
+        try:
+            world.deploy("bench", "toy")
+            view = running(world, "bench")
+            bridge = view["instances"][0]["endpoint"]
+            slug = world.tenant.slug
+            token = world.container.tenancy.issue_token(
+                slug, world.user_id, "bench", [Scope.MCP_EXECUTE], None
+            ).token
+            port = free_port()
+            api = _api_process(world.container.database_url, Path(tmp), port)
+            base = f"http://127.0.0.1:{port}"
+            auth = {"Authorization": f"Bearer {token}"}
+            modes: dict[str, Callable[[int], Awaitable[Any]]] = {
+                "direct": lambda n: _measure_sdk(bridge, {}, "echo", n, args.seconds),
+                "rest": lambda n: _measure_rest(base, token, n, args.seconds),
+                "native": lambda n: _measure_sdk(
+                    f"{base}/mcp/t/{slug}", auth, "bench__echo", n, args.seconds
+                ),
+            }
+            results: dict[tuple[str, int], list[Any]] = {}
+            for clients in client_counts:
+                for run_no in range(args.runs):
+                    for mode, measure in modes.items():  # interleaved: drift hits all alike
+                        log(f"{mode}, {clients} clients, run {run_no + 1}/{args.runs}")
+                        results.setdefault((mode, clients), []).append(
+                            asyncio.run(measure(clients))
+                        )
+            rows = []
+            for clients in client_counts:
+                direct = results[("direct", clients)]
+                d_rate = median([r[0] for r in direct])
+                d_p50 = median([percentile(r[1], 50) for r in direct])
+                d_p99 = median([percentile(r[1], 99) for r in direct])
+                for mode in modes:
+                    runs = results[(mode, clients)]
+                    rate = median([r[0] for r in runs])
+                    p50 = median([percentile(r[1], 50) for r in runs])
+                    p99 = median([percentile(r[1], 99) for r in runs])
+                    errors = sum(r[2] for r in runs)
+                    rows.append(
+                        [
+                            mode,
+                            clients,
+                            f"{rate:,.0f}",
+                            f"{rate / d_rate:.2f}",
+                            f"{p50 * 1000:.2f}",
+                            f"{p99 * 1000:.2f}",
+                            "" if mode == "direct" else f"{(p50 - d_p50) * 1000:+.2f}",
+                            "" if mode == "direct" else f"{(p99 - d_p99) * 1000:+.2f}",
+                            errors,
+                        ]
+                    )
+            billed = _billed(world.container)
+            print_table(
+                [
+                    "path",
+                    "clients",
+                    "calls/s",
+                    "vs direct",
+                    "p50 ms",
+                    "p99 ms",
+                    "added p50",
+                    "added p99",
+                    "errors",
+                ],
+                rows,
+            )
+            print(f"Call.Billed events recorded: {billed:,} (every call through the API)")
+        finally:
+            if api is not None:
+                api.terminate()
+                api.wait(30)
+            stop.set()
+            deployer.join(30)
+            reconciler.stop_all()
+            reconciler.health.close()
+
+
+def _billed(container: Any) -> int:
+    with container.db.connect_owner() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM mcps_events WHERE topic = %s",
+            ["domain.billing.calls:Call.Billed"],
+        ).fetchone()
+    return int(row["n"])
+
+
+if __name__ == "__main__":
+    main()

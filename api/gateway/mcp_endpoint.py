@@ -272,15 +272,20 @@ async def _upstream_for(gateway: Gateway, caller: Caller, deployment: str) -> An
     raise ToolNotFoundError(f"{deployment!r} has no instance answering")
 
 
-async def _list_resources(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
-    caller.require(READ)
-    resources = []
+async def _serving(gateway: Gateway, caller: Caller, capability: str) -> AsyncIterator[Any]:
+    """(route, upstream) for each running deployment whose server offers `capability`."""
     for route in (await gateway.routes.routes(caller.tenant_id)).values():
         if not route.healthy_instances:
             continue
         upstream = await _upstream_for(gateway, caller, route.name)
-        if upstream.capabilities is None or upstream.capabilities.resources is None:
-            continue
+        if getattr(upstream.capabilities, capability, None) is not None:
+            yield route, upstream
+
+
+async def _list_resources(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
+    caller.require(READ)
+    resources = []
+    async for route, upstream in _serving(gateway, caller, "resources"):
         listed = await upstream.request(lambda s: s.list_resources(), 10.0)
         for resource in listed.resources:
             entry = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -303,12 +308,7 @@ async def _read_resource(gateway: Gateway, caller: Caller, params: dict[str, Any
 async def _list_prompts(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
     caller.require(READ)
     prompts = []
-    for route in (await gateway.routes.routes(caller.tenant_id)).values():
-        if not route.healthy_instances:
-            continue
-        upstream = await _upstream_for(gateway, caller, route.name)
-        if upstream.capabilities is None or upstream.capabilities.prompts is None:
-            continue
+    async for route, upstream in _serving(gateway, caller, "prompts"):
         listed = await upstream.request(lambda s: s.list_prompts(), 10.0)
         for prompt in listed.prompts:
             entry = prompt.model_dump(mode="json", by_alias=True, exclude_none=True)

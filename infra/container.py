@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -35,18 +35,11 @@ class Container:
     billing: Billing
     mailer: Mailer
     jwt: JwtCodec
-    _clickhouse: list[Any] = field(default_factory=list)
-    _clickhouse_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
+    @cached_property
     def clickhouse(self) -> Any:
         """The ClickHouse client (chDB in-process unless CLICKHOUSE_URL), opened on first use."""
-        with self._clickhouse_lock:
-            if not self._clickhouse:
-                self._clickhouse.append(
-                    clickhouse_client(self.settings.clickhouse_url, self.settings.home)
-                )
-            return self._clickhouse[0]
+        return clickhouse_client(self.settings.clickhouse_url, self.settings.home)
 
     def close(self) -> None:
         self.billing.close()

@@ -139,7 +139,8 @@ class Projection(ABC):
         with conn.transaction(), conn.cursor() as cur:
             # One writer per projection at a time: the replay swap takes the same lock.
             cur.execute(LOCK_PROJECTION, [self.name])
-            versions = _load_versions(cur, s, {e.event.originator_id for e in envelopes})
+            wanted = {e.event.originator_id for e in envelopes if self.wants(e.event)}
+            versions = _load_versions(cur, s, wanted)
             return self.write_batch(cur, s, envelopes, positions, versions)
 
     def write_batch(

@@ -22,12 +22,13 @@ from urllib.parse import quote, unquote
 
 import mcp_types as types
 import orjson
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from api.gateway.callers import EXECUTE, READ, Caller
 from api.gateway.errors import InvalidParamsError, ToolNotFoundError
+from api.gateway.http import GatewayDep, json_response
 from api.gateway.service import Gateway
 from api.gateway.sessions import SessionIds
 from api.gateway.upstreams import UpstreamUnavailableError
@@ -60,15 +61,6 @@ REFUSED = -32000
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 
 
-def _gateway(request: Request) -> Gateway:
-    from api.routes.gateway import get_gateway
-
-    return get_gateway(request)
-
-
-GatewayDep = Annotated[Gateway, Depends(_gateway)]
-
-
 def _sessions(request: Request) -> SessionIds:
     ids: SessionIds | None = getattr(request.app.state, "mcp_sessions", None)
     if ids is None:
@@ -84,17 +76,13 @@ def _rpc_error(id_: Any, code: int, message: str, data: Any = None) -> dict[str,
     return {"jsonrpc": "2.0", "id": id_, "error": error}
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
 async def _caller(gateway: Gateway, request: Request, slug: str) -> Caller | Response:
     try:
         return await gateway.callers.resolve(request.headers.get("authorization"), slug)
     except DomainError as error:
         status = 401 if error.code.startswith("auth.") else 404
         headers = {"WWW-Authenticate": 'Bearer realm="mcps"'} if status == 401 else None
-        return _json(
+        return json_response(
             _rpc_error(None, REFUSED, error.message, {"code": error.code}), status, headers
         )
 
@@ -114,21 +102,23 @@ async def post(
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        return _json(_rpc_error(None, PARSE_ERROR, "the body is not valid JSON"), 400)
+        return json_response(_rpc_error(None, PARSE_ERROR, "the body is not valid JSON"), 400)
     messages = payload if isinstance(payload, list) else [payload]
     if not messages or not all(isinstance(m, dict) for m in messages):
-        return _json(_rpc_error(None, INVALID_REQUEST, "expected JSON-RPC messages"), 400)
+        return json_response(_rpc_error(None, INVALID_REQUEST, "expected JSON-RPC messages"), 400)
     initializing = any(m.get("method") == "initialize" for m in messages)
     headers: dict[str, str] = {}
     if initializing:
         headers["Mcp-Session-Id"] = sessions.issue(caller.tenant_id)
     elif mcp_session_id is not None and not sessions.valid_for(mcp_session_id, caller.tenant_id):
-        return _json(_rpc_error(None, INVALID_REQUEST, "session not found; initialize again"), 404)
+        return json_response(
+            _rpc_error(None, INVALID_REQUEST, "session not found; initialize again"), 404
+        )
     answers = await asyncio.gather(*(_handle(gateway, caller, m) for m in messages))
     replies = [a for a in answers if a is not None]
     if not replies:
         return Response(status_code=202, headers=headers)
-    return _json(replies if isinstance(payload, list) else replies[0], 200, headers)
+    return json_response(replies if isinstance(payload, list) else replies[0], 200, headers)
 
 
 @router.get("/mcp/t/{slug}", include_in_schema=False)
@@ -177,7 +167,7 @@ async def _fingerprint(gateway: Gateway, caller: Caller) -> str:
     parts = []
     for route in routes.values():
         instances = route.healthy_instances
-        revisions = [gateway.pool.get(i).revision for i in instances]
+        revisions = [gateway.pool.revision(i.id) for i in instances]
         parts.append(f"{route.name}|{route.version}|{bool(instances)}|{revisions}")
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -65,6 +66,8 @@ class _Entry:
 class RouteTable:
     db: Database
     ttl: float
+    #: Told the instance ids of every table held, after each read (to retire old sessions).
+    on_read: Callable[[set[str]], Awaitable[None]] | None = None
     _entries: dict[UUID, _Entry] = field(default_factory=dict)
     _reads: dict[UUID, asyncio.Future[dict[str, Route]]] = field(default_factory=dict)
 
@@ -81,6 +84,8 @@ class RouteTable:
             routes = await run_in_threadpool(self._read, tenant_id)
             self._entries[tenant_id] = _Entry(routes, time.monotonic())
             future.set_result(routes)
+            if self.on_read is not None:
+                await self.on_read(self.instance_ids())
             return routes
         except BaseException as error:
             future.set_exception(error)
@@ -92,8 +97,13 @@ class RouteTable:
     async def route(self, tenant_id: UUID, name: str) -> Route | None:
         return (await self.routes(tenant_id)).get(name)
 
-    def forget(self, tenant_id: UUID) -> None:
-        self._entries.pop(tenant_id, None)
+    def instance_ids(self) -> set[str]:
+        return {
+            instance.id
+            for entry in self._entries.values()
+            for route in entry.routes.values()
+            for instance in route.instances
+        }
 
     def _read(self, tenant_id: UUID) -> dict[str, Route]:
         with self.db.scoped(tenant_id=tenant_id) as conn:

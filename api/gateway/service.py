@@ -72,8 +72,8 @@ class Gateway:
         self.container = container
         self.settings = settings
         self.callers = CallerCache(container, settings.cache_seconds)
-        self.routes = RouteTable(container.db, settings.cache_seconds)
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
+        self.routes = RouteTable(container.db, settings.cache_seconds, self.pool.retire)
         clickhouse_db = container.settings.clickhouse_database
         self.limits = Limits(
             container.settings,
@@ -212,13 +212,14 @@ class Gateway:
                 status = CallStatus.OK
         finally:
             upstream.outstanding -= 1
-        duration = time.monotonic() - started
         now = time.monotonic()
         if status in (CallStatus.UPSTREAM_ERROR, CallStatus.TIMEOUT):
             upstream.breaker.failed(now)
         else:
             upstream.breaker.succeeded()
-        outcome = CallOutcome(call_id, status, data, error, duration * 1000, datetime.now(UTC))
+        outcome = CallOutcome(
+            call_id, status, data, error, (now - started) * 1000, datetime.now(UTC)
+        )
         await self._bill(caller, route, upstream, tool, params, outcome, idempotency_key)
         return outcome
 
@@ -236,7 +237,6 @@ class Gateway:
         used = 0
         if outcome.status.chargeable and free_quota(pricing):
             used = await self.limits.free_calls_counted(caller.tenant_id, route.service_id) - 1
-        body = outcome.body(None)
         record = CallRecord(
             call_id=outcome.call_id,
             deployment_id=route.deployment_id,
@@ -254,7 +254,7 @@ class Gateway:
             response_bytes=len(orjson.dumps(outcome.data)) if outcome.data is not None else 0,
             charge=charge_for(pricing, outcome.status, used),
             idempotency_key=idempotency_key,
-            response=body if idempotency_key is not None else None,
+            response=outcome.body(None) if idempotency_key is not None else None,
         )
         try:
             await run_in_threadpool(self.container.billing.bill, record)

@@ -7,7 +7,8 @@ died or went away, the calls still waiting on it fail at once rather than at the
 and the next call opens a new session.
 
 A breaker per instance stops sending to one that keeps failing: after `FAILURES_TO_OPEN`
-consecutive failures it is skipped for `OPEN_SECONDS`, then one trial call decides.
+consecutive failures it is skipped for `OPEN_SECONDS`; after that one more failure opens it
+again at once, and one success closes it.
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ class UpstreamPool:
         return best
 
     async def retire(self, live_ids: set[str]) -> None:
-        """Close sessions to instances no longer routed to, and idle ones."""
+        """Close sessions to instances no longer routed to, and idle ones (the route table
+        calls this after each read, never the hot path)."""
         now = time.monotonic()
         for instance_id, upstream in list(self._upstreams.items()):
             idle = upstream.outstanding == 0 and now - upstream.last_used > IDLE_CLOSE_S
@@ -236,8 +238,11 @@ class UpstreamPool:
 
     async def close(self) -> None:
         await self.retire(set())
-        for upstream in list(self._upstreams.values()):
-            await upstream.close()
+
+    def revision(self, instance_id: str) -> int:
+        """How often the instance said its lists changed (0 if no session was ever opened)."""
+        upstream = self._upstreams.get(instance_id)
+        return upstream.revision if upstream is not None else 0
 
 
 def _describe(error: BaseException) -> str:

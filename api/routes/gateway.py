@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import PROBLEMS, problem_body, status_of
 from api.gateway.callers import EXECUTE, READ, Caller
-from api.gateway.service import CallOutcome, Gateway
+from api.gateway.http import GatewayDep, json_response
+from api.gateway.service import CallOutcome
 from api.schemas_gateway import (
     BatchCallResults,
     BatchCalls,
@@ -46,17 +46,6 @@ STATUS_OF_CALL = {
 }
 
 
-def get_gateway(request: Request) -> Gateway:
-    """The app's one gateway, made on first use (on the serving loop, which owns its sessions)."""
-    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
-    if gateway is None:
-        gateway = request.app.state.gateway = Gateway(request.app.state.container)
-    return gateway
-
-
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-
-
 async def _caller(
     request: Request,
     gateway: GatewayDep,
@@ -80,16 +69,11 @@ async def list_tools(gateway: GatewayDep, caller: CallerDep) -> CallableServers:
     servers = []
     for route in routes.values():
         live = await gateway.tools_of(route) if route.healthy_instances else None
-        if live is not None:
-            methods = [
-                Method(name=t.name, description=t.description, input_schema=t.input_schema)
-                for t in live.values()
-            ]
-        else:
-            methods = [
-                Method(name=t.name, description=t.description, input_schema=t.input_schema)
-                for t in route.declared_tools
-            ]
+        tools = live.values() if live is not None else route.declared_tools
+        methods = [
+            Method(name=t.name, description=t.description, input_schema=t.input_schema)
+            for t in tools
+        ]
         servers.append(
             CallableServer(
                 name=route.name,
@@ -212,16 +196,13 @@ async def call_batch(gateway: GatewayDep, caller: CallerDep, body: BatchCalls) -
             )
         else:
             raise outcome
-    return _json({"results": results})
+    return json_response({"results": results})
 
 
 def _answer(outcome: CallOutcome) -> Response:
     headers = dict(outcome.limit_headers or {})
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(outcome.body(request_id_var.get()), STATUS_OF_CALL[outcome.status], headers)
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Answers of the hot path, serialised once by orjson (no response-model pass)."""
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return json_response(
+        outcome.body(request_id_var.get()), STATUS_OF_CALL[outcome.status], headers
+    )

@@ -5,10 +5,13 @@ import createClient, { type Client } from 'openapi-fetch'
 import { APIConnectionError, APIError, APITimeoutError } from './errors'
 import { Audit } from './resources/audit'
 import { Auth } from './resources/auth'
+import { Categories } from './resources/categories'
 import { Invitations } from './resources/invitations'
 import { Me } from './resources/me'
 import { Members } from './resources/members'
 import { Ops } from './resources/ops'
+import { Reviews } from './resources/reviews'
+import { Services } from './resources/services'
 import { Tenants } from './resources/tenants'
 import { Tokens } from './resources/tokens'
 import type { paths } from './schema'
@@ -73,6 +76,12 @@ export class McpsClient {
   readonly audit: Audit
   /** Liveness and readiness. */
   readonly ops: Ops
+  /** The marketplace's MCP services: search, read, draft, release, publish. */
+  readonly services: Services
+  /** Reviews of marketplace services. */
+  readonly reviews: Reviews
+  /** The marketplace's categories. */
+  readonly categories: Categories
 
   /** The API's origin. */
   readonly baseURL: string
@@ -115,6 +124,9 @@ export class McpsClient {
     this.tokens = new Tokens(this)
     this.audit = new Audit(this)
     this.ops = new Ops(this)
+    this.services = new Services(this)
+    this.reviews = new Reviews(this)
+    this.categories = new Categories(this)
   }
 
   /** Whether a person is signed in through this client (an API key does not count). */

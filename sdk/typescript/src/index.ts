@@ -21,6 +21,7 @@ export {
   type Problem,
 } from './errors'
 export { CursorPage } from './pagination'
+export { ServiceSearchPage } from './resources/services'
 export {
   LocalStorageSessionStore,
   MemorySessionStore,

@@ -53,6 +53,60 @@ export type AuditEntry = Schemas['AuditEntry']
 /** Filters and paging of `client.audit.list`. */
 export type AuditListParams = NonNullable<operations['audit-read_audit']['parameters']['query']>
 
+/** A service as search results and listings show it, with its relevance to `q`. */
+export type ServiceHit = Schemas['ServiceHit']
+/** A service's page: the listing, publisher, rating histogram and latest release. */
+export type Service = Schemas['ServicePublic']
+/** A released version: changelog, runtime, config JSON Schema and tools. */
+export type ServiceVersion = Schemas['VersionPublic']
+/** A tool of a version, with the JSON Schema of its input. */
+export type ServiceTool = Schemas['ToolPublic']
+/** How a version runs: a docker image, a local process or a remote URL. */
+export type ServiceRuntime = Schemas['RuntimePublic']
+/** Counts per filter value over every service a search matched. */
+export type ServiceFacets = Schemas['Facets']
+/** One facet value and how many matched services have it. */
+export type FacetCount = Schemas['FacetCount']
+/** A category of the fixed taxonomy. */
+export type Category = Schemas['Category']
+/** A category and its number of listed services. */
+export type CategoryCount = Schemas['CategoryCount']
+/** FREE, PAID or FREEMIUM. */
+export type PricingModel = Schemas['PricingModel']
+/** docker, process or remote. */
+export type RuntimeKind = Schemas['RuntimeKind']
+/** How search results are ordered. */
+export type ServiceSort = Schemas['Sort']
+/** Search words, filters, sort and paging of `client.services.list`. */
+export type ServiceListParams = Omit<
+  NonNullable<operations['catalogue-list_services']['parameters']['query']>,
+  'wait_for'
+>
+/** `client.services.create` input: a draft listing. */
+export type ServiceCreateParams = Schemas['ServiceCreate']
+/** `client.services.update` input: only the fields to change. */
+export type ServiceUpdateParams = Schemas['ServiceUpdate']
+/** `client.services.release` input: a new version. */
+export type VersionCreateParams = Schemas['VersionCreate']
+/** `client.services.deprecate` input. */
+export type ServiceDeprecateParams = Schemas['Deprecation']
+/** `client.services.unpublish` input. */
+export type ServiceUnpublishParams = Schemas['Unpublishing']
+/** `client.services.yank` input. */
+export type VersionYankParams = Schemas['Yank']
+/** A review with the "has deployed it" badge. */
+export type Review = Schemas['ReviewPublic']
+/** `client.reviews.create` and `client.reviews.update` input. */
+export type ReviewCreateParams = Schemas['ReviewCreate']
+/** A usage report: series per bucket (and group) plus a summary with the top tools. */
+export type AnalyticsReport = Schemas['AnalyticsPublic']
+/** What a usage report measures. */
+export type AnalyticsMetric = AnalyticsReport['metric']
+/** The range, bucket size and grouping of a service's usage report. */
+export type ServiceAnalyticsParams = NonNullable<
+  operations['analytics-read_service_analytics']['parameters']['query']
+>
+
 /** Options every read accepts. */
 export interface ReadOptions {
   /** Wait until the read model has applied this log position (read your own write). */

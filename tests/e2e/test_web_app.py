@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.deployer_support import package_store
 from tests.e2e.web_support import (
     ARTIFACTS,
     ROOT,
@@ -21,9 +22,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
-def web_app(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def web_app(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
     build_web()  # before the app is created: it serves frontend/dist only if it exists
-    with served_api(database_url, tmp_path) as served:
+    # With the deployer and usage sinks: the browser deploys `time` and calls it.
+    with served_api(database_url, tmp_path, package_store(request)) as served:
         yield served
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import live_server, make_settings, running_container
+from workers.catalog import seed_templates
+from workers.run_deployer import start_deployer
+from workers.run_sink import start_sinks
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -28,12 +32,30 @@ def build_web() -> None:
 
 
 @contextmanager
-def served_api(database_url: str, home: Path) -> Iterator[tuple[str, Path]]:
-    """The real API on real PostgreSQL, writing its mail to files a Node process can read."""
+def served_api(
+    database_url: str, home: Path, packages: Path | None = None
+) -> Iterator[tuple[str, Path]]:
+    """The real API on real PostgreSQL, writing its mail to files a Node process can read;
+    with `packages` (a package store kept between runs) also the rest of `up`: the template
+    library, the ClickHouse sinks (usage analytics, call history) and the deployer."""
+    if packages is not None:
+        (home / "packages").symlink_to(packages)
     settings = make_settings(database_url, home)  # no SMTP host: one .eml file per message
     settings.mail_dir.mkdir(parents=True, exist_ok=True)
-    with running_container(settings) as container, live_server(container) as url:
-        yield url, settings.mail_dir
+    with running_container(settings) as container:
+        stop = threading.Event()
+        deployer = None
+        if packages is not None:
+            seed_templates(container.marketplace)
+            start_sinks(container, stop)
+            deployer = start_deployer(container, stop)  # it stops its instances when told to
+        try:
+            with live_server(container) as url:
+                yield url, settings.mail_dir
+        finally:
+            stop.set()
+            if deployer is not None:
+                deployer.join(timeout=30)
 
 
 def run_node(

@@ -6,7 +6,9 @@ import { APIConnectionError, APIError, APITimeoutError } from './errors'
 import { Audit } from './resources/audit'
 import { Auth } from './resources/auth'
 import { Categories } from './resources/categories'
+import { Deployments } from './resources/deployments'
 import { Invitations } from './resources/invitations'
+import { Mcp } from './resources/mcp'
 import { Me } from './resources/me'
 import { Members } from './resources/members'
 import { Ops } from './resources/ops'
@@ -82,6 +84,10 @@ export class McpsClient {
   readonly reviews: Reviews
   /** The marketplace's categories. */
   readonly categories: Categories
+  /** A tenant's deployments: create, start, stop, scale, upgrade, logs. */
+  readonly deployments: Deployments
+  /** The gateway: a tenant's callable tools, tool calls, and the call history. */
+  readonly mcp: Mcp
 
   /** The API's origin. */
   readonly baseURL: string
@@ -127,6 +133,8 @@ export class McpsClient {
     this.services = new Services(this)
     this.reviews = new Reviews(this)
     this.categories = new Categories(this)
+    this.deployments = new Deployments(this)
+    this.mcp = new Mcp(this)
   }
 
   /** Whether a person is signed in through this client (an API key does not count). */
@@ -194,7 +202,11 @@ export class McpsClient {
     if (idempotent && this.#readYourWrites && this.#position > 0) {
       attempt.headers.set('X-Consistent-After', String(this.#position))
     }
-    const timeout = AbortSignal.timeout(this.timeout)
+    // A stream (server-sent events) has no end in time: the timeout covers its opening only.
+    const streaming = request.headers.get('accept')?.includes('text/event-stream') ?? false
+    const opening = new AbortController()
+    const timer = streaming ? setTimeout(() => opening.abort(), this.timeout) : undefined
+    const timeout = streaming ? opening.signal : AbortSignal.timeout(this.timeout)
     const signal = AbortSignal.any([request.signal, timeout])
     try {
       return await this.#fetch(attempt, { signal })
@@ -202,6 +214,8 @@ export class McpsClient {
       if (request.signal.aborted) throw error // the caller cancelled: not our failure
       if (timeout.aborted) throw new APITimeoutError({ cause: error })
       throw new APIConnectionError(undefined, { cause: error })
+    } finally {
+      clearTimeout(timer)
     }
   }
 

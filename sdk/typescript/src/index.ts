@@ -29,4 +29,6 @@ export {
   type SessionTokens,
 } from './session'
 export * from './types'
+export type { GatewayOptions, ToolCallOptions } from './resources/mcp'
+export { EventStreamParser, readEventStream, type ServerSentEvent } from './sse'
 export type { components, operations, paths } from './schema'

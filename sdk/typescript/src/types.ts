@@ -141,3 +141,71 @@ export const SCOPES: readonly Scope[] = [
 
 /** Every role, from the least to the most powerful. */
 export const ROLES: readonly Role[] = ['viewer', 'member', 'admin', 'owner']
+
+/** A deployment: status, desired vs ready replicas, instances and their health, config without secrets. */
+export type Deployment = Schemas['DeploymentPublic']
+/** One running instance of a deployment and its health. */
+export type DeploymentInstance = Schemas['InstancePublic']
+/** A deployment's status, from `pending` to `failed`. */
+export type DeploymentStatus = Deployment['status']
+/** `client.deployments.create` input. */
+export type DeploymentCreateParams = Schemas['DeploymentCreate']
+/** `client.deployments.upgrade` input: the version (latest by default) and maybe a new config. */
+export type DeploymentUpgradeParams = Schemas['DeploymentUpgrade']
+/** Filters and paging of `client.deployments.list`. */
+export type DeploymentListParams = Omit<
+  NonNullable<operations['deployments-list_deployments']['parameters']['query']>,
+  'wait_for'
+>
+/** `client.deployments.batch` input: one action on many deployments. */
+export type DeploymentBatchAction = Schemas['BatchAction']
+/** One result per name of a batch, in order. */
+export type DeploymentBatchResult = Schemas['BatchResult']
+/** One name's result in a batch. */
+export type DeploymentBatchItem = Schemas['BatchItem']
+/** One line a deployment's instance wrote. */
+export type DeploymentLogLine = Schemas['LogLinePublic']
+/** Log lines, oldest first. */
+export type DeploymentLogsPage = Schemas['LogsPage']
+/** Time range, level, instance and limit of `client.deployments.logs` and `followLogs`. */
+export type DeploymentLogsParams = Omit<
+  NonNullable<operations['deployments-deployment_logs']['parameters']['query']>,
+  'follow'
+>
+/** A deployment the gateway can call, with its tools. */
+export type CallableServer = Schemas['CallableServer']
+/** A tool of a callable server, with the JSON Schema of its input. */
+export type CallableTool = Schemas['Method']
+/** A deployment as the gateway sees it now: instances, load, circuit breakers. */
+export type ServerStatus = Schemas['ServerStatus']
+/** `client.mcp.call` input: the tool (`method`) and its arguments (`params`). */
+export type ToolCallParams = Schemas['ToolCall']
+/** A call's envelope: `success`, `data`, `error`, `duration_ms`, `request_id`, `call_id`. */
+export type ToolCallResult = Schemas['CallResult']
+/** `client.mcp.batch` input. */
+export type ToolCallBatchParams = Schemas['BatchCalls']
+/** One result per call of a batch, in order. */
+export type ToolCallBatchResult = Schemas['BatchCallResults']
+/** Filters and paging of `client.mcp.history`. */
+export type CallHistoryParams = NonNullable<operations['gateway-call_history']['parameters']['query']>
+/** One call of the tenant's history (the API does not declare this shape in its schema). */
+export interface CallRecord {
+  call_id: string
+  deployment: string
+  service: string
+  version: string
+  tool: string
+  status: 'ok' | 'tool_error' | 'upstream_error' | 'timeout'
+  error_code: string | null
+  duration_ms: number
+  /** A decimal string, e.g. `0.0025`. */
+  cost: string
+  currency: string
+  occurred_at: string
+  /** The API token that made the call; null for a signed-in session. */
+  token_id: string | null
+}
+/** The range, bucket size and grouping of a tenant's usage report. */
+export type AnalyticsParams = NonNullable<
+  operations['analytics-read_tenant_analytics']['parameters']['query']
+>

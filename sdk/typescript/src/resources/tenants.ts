@@ -1,5 +1,8 @@
 import { APIResource, waitFor } from '../resource'
 import type {
+  AnalyticsMetric,
+  AnalyticsParams,
+  AnalyticsReport,
   CommandAccepted,
   CommandOptions,
   ReadOptions,
@@ -79,5 +82,33 @@ export class Tenants extends APIResource {
     )
     this.client._observe(result.position)
     return result
+  }
+
+  /**
+   * The tenant's usage: calls, latency percentiles, errors or cost per time bucket (minute,
+   * hour, day; UTC) over a range (the last 24 hours by default), optionally one series per
+   * deployment, service, tool or token, with a summary and the most called tools. Members
+   * and viewers; a token needs `billing:read`, `mcp:read` or `admin`. A publisher's view of
+   * its service is `client.services.analytics`.
+   *
+   * ```ts
+   * const report = await client.tenants.analytics('acme', 'latency', { interval: 'hour', group_by: 'tool' })
+   * ```
+   */
+  analytics(
+    slug: string,
+    metric: AnalyticsMetric,
+    params: AnalyticsParams = {},
+    options?: { signal?: AbortSignal },
+  ): Promise<AnalyticsReport> {
+    const query = Object.fromEntries(
+      Object.entries(params).filter(([, value]) => value !== undefined && value !== null),
+    ) as AnalyticsParams
+    return this.client._unwrap(
+      this.client._http.GET('/api/v1/tenants/{slug}/analytics/{metric}', {
+        params: { path: { slug, metric }, query },
+        signal: options?.signal,
+      }),
+    )
   }
 }

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.deployer_support import package_store
 from tests.e2e.web_support import (
     ARTIFACTS,
     ROOT,
@@ -17,6 +16,7 @@ from tests.e2e.web_support import (
     served_api,
     summarize_timings,
 )
+from tests.integration.deployer_support import package_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 

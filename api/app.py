@@ -12,7 +12,8 @@ from fastapi.routing import APIRoute
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.gateway import mcp_endpoint
 from api.gateway.service import Gateway
-from api.middleware import BodyLimit, request_context
+from api.gateway.tasks import runner_of
+from api.middleware import BodyLimit, RequestContextMiddleware
 from api.routes import (
     analytics,
     audit,
@@ -25,6 +26,7 @@ from api.routes import (
     ops,
     reviews,
     services,
+    tasks,
     tenants,
     tokens,
 )
@@ -55,7 +57,9 @@ def _operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runner = runner_of(app)  # also runs the tasks that stopped processes left unfinished
     yield
+    await runner.close()
     gateway: Gateway | None = getattr(app.state, "gateway", None)
     if gateway is not None:
         await gateway.close()  # its sessions to instances live on this loop
@@ -71,12 +75,12 @@ def create_app(container: Container) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.container = container
-    app.add_middleware(BodyLimit)  # inside request_context: its 413 is a problem like any
-    app.middleware("http")(request_context)
+    app.add_middleware(BodyLimit)  # inside the context: its 413 is a problem like any
+    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
     routers += (analytics,)
-    for module in (*routers, deployment_logs, gateway, mcp_endpoint, ops):
+    for module in (*routers, deployment_logs, gateway, tasks, mcp_endpoint, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -91,3 +92,32 @@ class ServerStatus(BaseModel):
     status: str
     healthy_instances: int
     instances: list[InstanceStatus]
+
+
+TaskStatusName = Literal["pending", "running", "succeeded", "failed"]
+
+
+class TaskAccepted(BaseModel):
+    task_id: str = Field(description="Poll it at `GET /api/v1/tasks/{task_id}` (the Location)")
+    status: TaskStatusName = Field(
+        description="`pending` when new; a repeated Idempotency-Key answers the first task's"
+    )
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    status: TaskStatusName
+    name: str = Field(description="The deployment called")
+    method: str = Field(description="The tool called")
+    created_at: datetime
+    started_at: datetime | None = Field(description="When the latest attempt started")
+    finished_at: datetime | None
+    attempts: int = Field(description="Starts so far: more than one when a process stopped")
+    result: CallResult | None = Field(
+        description="Once finished, when the call was sent: the envelope a synchronous call "
+        "answers (`success` false for a tool error, an upstream failure or a timeout)"
+    )
+    problem: dict[str, Any] | None = Field(
+        description="Once finished, when the call was refused before it was sent (a rate "
+        "limit, a deployment that stopped, …): the problem+json a synchronous call answers"
+    )

@@ -12,6 +12,7 @@ from domain.billing.application import Billing
 from domain.deployments.application import Deployments
 from domain.marketplace.application import Marketplace
 from domain.shared.sealed import Sealer
+from domain.tasks.application import Tasks
 from domain.tenancy.application import Tenancy
 from infra.clickhouse import clickhouse_client
 from infra.database import Database, PgTarget
@@ -40,6 +41,16 @@ class Container:
     def clickhouse(self) -> Any:
         """The ClickHouse client (chDB in-process unless CLICKHOUSE_URL), opened on first use."""
         return clickhouse_client(self.settings.clickhouse_url, self.settings.home)
+
+    @cached_property
+    def tasks(self) -> Tasks:
+        """Asynchronous tool calls (`?mode=async`), on the shared store and group commit."""
+        return Tasks(
+            eventsourcing_env(self.settings, self.database_url),
+            sealer=Sealer(self.settings.cipher_key.get_secret_value()),
+            committer=self.events.committer,
+            recorder=self.events.recorder,
+        )
 
     def close(self) -> None:
         self.billing.close()

@@ -10,7 +10,7 @@ refused before it was sent (auth, limits, unknown tool, invalid params) is probl
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from api.errors import PROBLEMS, problem_body, status_of
 from api.gateway.callers import EXECUTE, READ, Caller
 from api.gateway.http import GatewayDep, json_response
 from api.gateway.service import CallOutcome
+from api.gateway.tasks import runner_of
 from api.schemas_gateway import (
     BatchCallResults,
     BatchCalls,
@@ -28,6 +29,7 @@ from api.schemas_gateway import (
     InstanceStatus,
     Method,
     ServerStatus,
+    TaskAccepted,
     ToolCall,
 )
 from domain.billing.pricing import CallStatus
@@ -147,9 +149,14 @@ async def call_history(
 @router.post(
     "/{name}/call",
     response_model=CallResult,
-    responses={502: {"model": CallResult}, 504: {"model": CallResult}},
+    responses={
+        202: {"model": TaskAccepted, "description": "`?mode=async`: the task to poll"},
+        502: {"model": CallResult},
+        504: {"model": CallResult},
+    },
 )
 async def call_tool(
+    request: Request,
     gateway: GatewayDep,
     caller: CallerDep,
     name: Annotated[str, NamePath],
@@ -163,10 +170,26 @@ async def call_tool(
             description="The same key (per tenant) answers with the first result, billed once",
         ),
     ] = None,
-    mode: Annotated[str, Query(pattern="^(sync)$", description="`sync` (default)")] = "sync",
+    mode: Annotated[
+        Literal["sync", "async"],
+        Query(
+            description="`sync` (default) waits for the answer; `async` answers 202 at once "
+            "with a task, whose answer `GET /api/v1/tasks/{task_id}` gives once it is finished"
+        ),
+    ] = "sync",
 ) -> Response:
-    """Call one tool of a deployment and wait for its answer (billed once it is durable)."""
+    """Call one tool of a deployment and wait for its answer (billed once it is durable),
+    or with `?mode=async`, have it run in the background and poll for the answer."""
     caller.require(EXECUTE)
+    if mode == "async":
+        accepted = await runner_of(request.app).accept(
+            caller, name, body.method, body.params, idempotency_key=idempotency_key
+        )
+        headers = {"Location": f"/api/v1/tasks/{accepted.task_id}"}
+        if accepted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        task = {"task_id": str(accepted.task_id), "status": accepted.status.value}
+        return json_response(task, 202, headers)
     outcome = await gateway.call(
         caller, name, body.method, body.params, idempotency_key=idempotency_key
     )

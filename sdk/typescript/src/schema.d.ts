@@ -30,6 +30,9 @@ import type { ServicesOperations } from './generated/services.operations'
 import type { ServicesSchemas } from './generated/services.schemas'
 import type { SharedSchemas } from './generated/shared.schemas'
 import type { SharedResponses } from './generated/shared.responses'
+import type { TasksPaths } from './generated/tasks.paths'
+import type { TasksOperations } from './generated/tasks.operations'
+import type { TasksSchemas } from './generated/tasks.schemas'
 import type { TenantsPaths } from './generated/tenants.paths'
 import type { TenantsOperations } from './generated/tenants.operations'
 import type { TenantsSchemas } from './generated/tenants.schemas'
@@ -37,10 +40,10 @@ import type { TokensPaths } from './generated/tokens.paths'
 import type { TokensOperations } from './generated/tokens.operations'
 import type { TokensSchemas } from './generated/tokens.schemas'
 
-export interface paths extends AnalyticsPaths, AuditPaths, AuthPaths, CataloguePaths, DeploymentsPaths, GatewayPaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TenantsPaths, TokensPaths {}
+export interface paths extends AnalyticsPaths, AuditPaths, AuthPaths, CataloguePaths, DeploymentsPaths, GatewayPaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TasksPaths, TenantsPaths, TokensPaths {}
 export type webhooks = Record<string, never>
 export interface components {
-    schemas: AnalyticsSchemas & AuditSchemas & AuthSchemas & CatalogueSchemas & DeploymentsSchemas & GatewaySchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TenantsSchemas & TokensSchemas;
+    schemas: AnalyticsSchemas & AuditSchemas & AuthSchemas & CatalogueSchemas & DeploymentsSchemas & GatewaySchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TasksSchemas & TenantsSchemas & TokensSchemas;
     responses: SharedResponses;
     parameters: never;
     requestBodies: never;
@@ -48,4 +51,4 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>
-export interface operations extends AnalyticsOperations, AuditOperations, AuthOperations, CatalogueOperations, DeploymentsOperations, GatewayOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TenantsOperations, TokensOperations {}
+export interface operations extends AnalyticsOperations, AuditOperations, AuthOperations, CatalogueOperations, DeploymentsOperations, GatewayOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TasksOperations, TenantsOperations, TokensOperations {}

@@ -121,8 +121,8 @@ export interface GatewayOperations {
     "gateway-call_tool": {
         parameters: {
             query?: {
-                /** @description `sync` (default) */
-                mode?: string;
+                /** @description `sync` (default) waits for the answer; `async` answers 202 at once with a task, whose answer `GET /api/v1/tasks/{task_id}` gives once it is finished */
+                mode?: "sync" | "async";
             };
             header?: {
                 /** @description The same key (per tenant) answers with the first result, billed once */
@@ -149,6 +149,15 @@ export interface GatewayOperations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallResult"];
+                };
+            };
+            /** @description `?mode=async`: the task to poll */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskAccepted"];
                 };
             };
             /** @description Bad Request */

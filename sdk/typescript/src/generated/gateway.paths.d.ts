@@ -73,7 +73,8 @@ export interface GatewayPaths {
         put?: never;
         /**
          * Call Tool
-         * @description Call one tool of a deployment and wait for its answer (billed once it is durable).
+         * @description Call one tool of a deployment and wait for its answer (billed once it is durable),
+         *     or with `?mode=async`, have it run in the background and poll for the answer.
          */
         post: operations["gateway-call_tool"];
         delete?: never;

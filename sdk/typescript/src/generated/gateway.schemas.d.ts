@@ -50,38 +50,6 @@ export interface GatewaySchemas {
         /** Calls */
         calls: components["schemas"]["BatchCall"][];
     };
-    /** CallError */
-    CallError: {
-        /**
-         * Code
-         * @description `tool_error`, `gateway.timeout`, `gateway.upstream_failed`, …
-         */
-        code: string;
-        /** Message */
-        message: string;
-    };
-    /** CallResult */
-    CallResult: {
-        /** Success */
-        success: boolean;
-        /**
-         * Data
-         * @description The MCP `CallToolResult` as JSON (`content`, `structuredContent`), when the server answered
-         */
-        data: unknown;
-        error: components["schemas"]["CallError"] | null;
-        /** Timestamp */
-        timestamp: string;
-        /** Request Id */
-        request_id: string | null;
-        /**
-         * Duration Ms
-         * @description Time spent waiting on the server
-         */
-        duration_ms: number;
-        /** Call Id */
-        call_id: string;
-    };
     /** CallableServer */
     CallableServer: {
         /**
@@ -150,6 +118,20 @@ export interface GatewaySchemas {
         healthy_instances: number;
         /** Instances */
         instances: components["schemas"]["InstanceStatus"][];
+    };
+    /** TaskAccepted */
+    TaskAccepted: {
+        /**
+         * Task Id
+         * @description Poll it at `GET /api/v1/tasks/{task_id}` (the Location)
+         */
+        task_id: string;
+        /**
+         * Status
+         * @description `pending` when new; a repeated Idempotency-Key answers the first task's
+         * @enum {string}
+         */
+        status: "pending" | "running" | "succeeded" | "failed";
     };
     /** ToolCall */
     ToolCall: {

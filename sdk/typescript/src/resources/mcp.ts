@@ -80,8 +80,9 @@ export class Mcp extends APIResource {
       body: params,
       signal: options?.signal,
     })
-    if (response.ok && data) return data
-    // 502 and 504 carry the envelope: the call was sent, and billed.
+    // 200, and 502 and 504, carry the envelope: the call was sent, and billed. (202 answers
+    // only `?mode=async`, which this method does not ask for.)
+    if (response.ok && isEnvelope(data)) return data
     if (isEnvelope(error)) return error
     throw APIError.of(response.status, error, response.headers)
   }

@@ -1,0 +1,1 @@
+"""Tasks: a tool call accepted now and run later (`?mode=async`), recorded as events."""

@@ -80,8 +80,8 @@ class TaskRunner:
         self.poll_seconds = poll_seconds
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._running: dict[UUID, asyncio.Task[None]] = {}
-        #: Running tasks whose call may be under way (not waiting for a slot or a retry).
-        self._calling: set[UUID] = set()
+        #: Running tasks that wait for a slot or a retry: nothing of theirs is under way.
+        self._waiting: set[UUID] = set()
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         #: Unfinished tasks this process does not run, and when (loop time) to look again.
         self._watch: dict[UUID, float] = {}
@@ -98,15 +98,14 @@ class TaskRunner:
             self._scanner = asyncio.create_task(self._scan_forever(), name="tasks.scanner")
 
     async def close(self) -> None:
-        """Stop looking. Tasks that have not sent their call (waiting for a slot, a rate
-        limit or an instance) are given back at once; calls under way may finish for a while,
-        then are cut off and given back too."""
+        """Stop looking. Tasks that wait (for a slot, a rate limit or an instance) are given
+        back at once; the others may finish for a while, then are cut off and given back."""
         self._closing = True
         if self._scanner is not None:
             self._scanner.cancel()
             await asyncio.gather(self._scanner, return_exceptions=True)
         for task_id, task in list(self._running.items()):
-            if task_id not in self._calling:
+            if task_id in self._waiting:
                 task.cancel()
         running = list(self._running.values())
         if running:
@@ -217,7 +216,9 @@ class TaskRunner:
         task.add_done_callback(lambda _: self._running.pop(task_id, None))
 
     async def _run(self, task_id: UUID, caller: Caller | None) -> None:
+        self._waiting.add(task_id)
         async with self._slots:
+            self._waiting.discard(task_id)
             with bound(actor=f"system:{self.worker}"):
                 claiming = asyncio.ensure_future(
                     run_in_threadpool(self.tasks.claim, task_id, self.worker, self.lease_seconds)
@@ -242,10 +243,11 @@ class TaskRunner:
                     500, "internal", "something went wrong on our side; it was logged"
                 )
             with bound(actor=f"system:{self.worker}"):
-                finished = await run_in_threadpool(
-                    lambda: self.tasks.finish(task_id, self.worker, **answer)
+                finishing = asyncio.ensure_future(
+                    run_in_threadpool(lambda: self.tasks.finish(task_id, self.worker, **answer))
                 )
-            if not finished:
+            # Cut off or not, the answer is recorded: the call was made.
+            if not await asyncio.shield(finishing):
                 log.warning("task %s was taken over before it finished here", task_id)
 
     async def _release(self, task_id: UUID) -> None:
@@ -280,7 +282,6 @@ class TaskRunner:
         while True:
             if self._closing:
                 raise asyncio.CancelledError  # give it back rather than start a call now
-            self._calling.add(claim.id)
             try:
                 return await self.gateway.call(
                     caller, claim.deployment, claim.tool, claim.params, idempotency_key=key
@@ -291,9 +292,13 @@ class TaskRunner:
                 wait = _retry_after(busy)
                 if loop.time() + wait > deadline:
                     raise
+            if self._closing:
+                raise asyncio.CancelledError  # give it back rather than wait here
+            self._waiting.add(claim.id)
+            try:
+                await asyncio.sleep(wait)
             finally:
-                self._calling.discard(claim.id)
-            await asyncio.sleep(wait)
+                self._waiting.discard(claim.id)
 
     async def _was_billed(self, claim: Claim, key: str) -> bool:
         call_id = Call.create_id(claim.tenant_id, key)

@@ -242,3 +242,15 @@ def test_an_api_stopping_gives_its_waiting_task_to_another_process(gw: GatewayWo
     print(f"\ngiven back at shutdown, finished elsewhere in {time.monotonic() - stopped:.2f} s")
     assert task["status"] == "succeeded" and task["attempts"] == 2
     assert len(billed_for(gw, task_id)) == 1
+
+
+def test_two_api_processes_looking_for_tasks_run_each_once(gw: GatewayWorld) -> None:
+    """Both processes find the same unclaimed tasks at the same moment; the store lets one
+    start each."""
+    with live_server(gw.world.container):
+        ids = [accept_directly(gw, f"both-{i}") for i in range(20)]
+        with gw.client() as http:
+            tasks = [finished(http, str(task_id)) for task_id in ids]
+    assert {t["status"] for t in tasks} == {"succeeded"}
+    assert {t["attempts"] for t in tasks} == {1}
+    assert all(len(billed_for(gw, str(task_id))) == 1 for task_id in ids)

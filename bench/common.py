@@ -227,7 +227,7 @@ def _kafka_cpu() -> float | None:
         pid = int(Path(services or "", "kafka", "kafka.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return _tree_cpu(pid)
+    return tree_cpu(pid)
 
 
 def _postgres_cpu(conn: Any) -> float | None:
@@ -237,10 +237,10 @@ def _postgres_cpu(conn: Any) -> float | None:
     except (ValueError, TypeError):
         return None
     stat = _stat(backend)
-    return _tree_cpu(int(stat[1])) if stat else None  # the backend's parent: the postmaster
+    return tree_cpu(int(stat[1])) if stat else None  # the backend's parent: the postmaster
 
 
-def _tree_cpu(pid: int) -> float | None:
+def tree_cpu(pid: int) -> float | None:
     _wait_for_reaping(pid)
     own = _stat(pid)
     if not own:

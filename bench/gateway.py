@@ -3,13 +3,16 @@ endpoint, against the same upstream server, at 1, 16 and 128 concurrent clients.
 
 The upstream is the toy stdio server (`tests/mcp_servers/toy_stdio.py`, tool `echo`) deployed
 as a process behind its bridge by the deployer (in this process). "Direct" calls the bridge's
-streamable-HTTP endpoint with the MCP SDK; "native" calls `/mcp/t/{slug}` with the same SDK
-client; "rest" posts to `/api/v1/mcp/{name}/call` with httpx. The API runs as its own process
-(`mcps-server api`) with Redis rate limits on (limits raised so they never refuse), and every
-call through it is billed (a durable `Call.Billed` before the answer). Each client count runs
-`--runs` times for `--seconds` each; the table shows medians.
+streamable-HTTP endpoint; "native" calls `/mcp/t/{slug}` with the same MCP client (ours, as
+lean as the gateway's upstream client; `--sdk` for the official SDK's, which costs the load
+generator several ms of CPU per call on the same two cores); "rest" posts to
+`/api/v1/mcp/{name}/call` with aiohttp. The API runs as its own process (`mcps-server api`)
+with Redis rate limits on (limits raised so they never refuse), and every call through it is
+billed (a durable `Call.Billed` before the answer). Each client count runs `--runs` times for
+`--seconds` each; the tables show medians: rates and latencies, then CPU per call by process
+(which holds whatever else the machine is doing).
 
-    python -m bench.gateway [--runs 3] [--seconds 4] [--clients 1,16,128]
+    python -m bench.gateway [--runs 3] [--seconds 4] [--clients 1,16,128] [--sdk]
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import httpx2
+import orjson
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.common import log, median, percentile, print_table, require_services
+from bench.common import log, median, percentile, print_table, require_services, tree_cpu
 from bench.deployments import package_store
 from domain.tenancy.values import Scope
+from infra.mcp.connect import Target
+from infra.mcp.wire import open_wire_session
 from tests.integration.deployer_support import deploy_world
 from tests.integration.gateway_support import running
 from tests.support import free_port
@@ -43,19 +50,22 @@ from workers.run_deployer import build_reconciler
 Call = Callable[[], Awaitable[bool]]
 
 
-async def _load(call: Call, clients: int, seconds: float) -> tuple[float, list[float], int]:
-    """`clients` loops calling for `seconds` after a short warm-up: (calls/s, latencies, errors)."""
+async def _load(call: Call, clients: int, seconds: float) -> tuple[float, list[float], int, int]:
+    """`clients` loops calling for `seconds` after a short warm-up: (calls/s, latencies,
+    errors, every call made, the warm-up's included)."""
     latencies: list[float] = []
     errors = 0
+    made = 0
     measuring = False
     stop_at = 0.0
 
     async def client() -> None:
-        nonlocal errors
+        nonlocal errors, made
         while True:
             t0 = time.perf_counter()
             ok = await call()
             t1 = time.perf_counter()
+            made += 1
             if t1 >= stop_at and measuring:
                 return
             if measuring:
@@ -69,7 +79,7 @@ async def _load(call: Call, clients: int, seconds: float) -> tuple[float, list[f
     measuring, started = True, time.perf_counter()
     stop_at = started + seconds
     await asyncio.gather(*tasks)
-    return len(latencies) / (time.perf_counter() - started), latencies, errors
+    return len(latencies) / (time.perf_counter() - started), latencies, errors, made
 
 
 async def _measure_sdk(
@@ -91,16 +101,39 @@ async def _measure_sdk(
 
 
 async def _measure_rest(base: str, token: str, clients: int, seconds: float) -> Any:
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as http:
-        body = {"method": "echo", "params": {"text": "bench"}}
+    connector = aiohttp.TCPConnector(limit=clients + 4)
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as http:
+        body = orjson.dumps({"method": "echo", "params": {"text": "bench"}})
+        json_body = {"content-type": "application/json"}
 
         async def call() -> bool:
-            r = await http.post("/api/v1/mcp/bench/call", json=body)
-            return r.status_code == 200
+            async with http.post("/api/v1/mcp/bench/call", data=body, headers=json_body) as r:
+                await r.read()
+                return r.status == 200
 
         return await _load(call, clients, seconds)
+
+
+async def _measure_lean(
+    url: str, headers: dict[str, str], tool: str, clients: int, seconds: float
+) -> Any:
+    """An MCP client as lean as the gateway's own upstream client (`infra.mcp.wire`): the
+    load generator should spend the machine's two cores on the servers, not on itself."""
+    target = Target(url)
+    session = await open_wire_session(
+        target, allowed_hosts=[], timeout=30, max_connections=clients + 4, headers=headers
+    )
+    try:
+        params = {"name": tool, "arguments": {"text": "bench"}}
+
+        async def call() -> bool:
+            result = await session.request("tools/call", params)
+            return result.get("isError") is not True
+
+        return await _load(call, clients, seconds)
+    finally:
+        await session.close()
 
 
 def _api_process(database_url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -136,6 +169,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", default="1,16,128")
+    parser.add_argument("--modes", default="direct,rest,native", help="paths besides direct")
+    parser.add_argument(
+        "--sdk", action="store_true", help="MCP calls with the official SDK's client, not ours"
+    )
     args = parser.parse_args()
     require_services()
     client_counts = [int(c) for c in args.clients.split(",")]
@@ -160,20 +197,30 @@ def main() -> None:
             api = _api_process(world.container.database_url, Path(tmp), port)
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {token}"}
+            mcp_client = _measure_sdk if args.sdk else _measure_lean
             modes: dict[str, Callable[[int], Awaitable[Any]]] = {
-                "direct": lambda n: _measure_sdk(bridge, {}, "echo", n, args.seconds),
+                "direct": lambda n: mcp_client(bridge, {}, "echo", n, args.seconds),
                 "rest": lambda n: _measure_rest(base, token, n, args.seconds),
-                "native": lambda n: _measure_sdk(
+                "native": lambda n: mcp_client(
                     f"{base}/mcp/t/{slug}", auth, "bench__echo", n, args.seconds
                 ),
             }
+            wanted = {"direct", *args.modes.split(",")}  # the baseline is always measured
+            modes = {mode: measure for mode, measure in modes.items() if mode in wanted}
             results: dict[tuple[str, int], list[Any]] = {}
+            cpu: dict[tuple[str, int], list[list[float]]] = {}
+            bridge_pid = _pid_of(f"infra.runtimes.bridge {tmp}")
             for clients in client_counts:
                 for run_no in range(args.runs):
                     for mode, measure in modes.items():  # interleaved: drift hits all alike
                         log(f"{mode}, {clients} clients, run {run_no + 1}/{args.runs}")
-                        results.setdefault((mode, clients), []).append(
-                            asyncio.run(measure(clients))
+                        before = _cpu(api.pid, bridge_pid)
+                        outcome = asyncio.run(measure(clients))
+                        after = _cpu(api.pid, bridge_pid)
+                        spent = [b - a for a, b in zip(before, after, strict=True)]
+                        results.setdefault((mode, clients), []).append(outcome)
+                        cpu.setdefault((mode, clients), []).append(
+                            [t / outcome[3] * 1000 for t in spent]
                         )
             rows = []
             for clients in client_counts:
@@ -216,6 +263,19 @@ def main() -> None:
                 rows,
             )
             print(f"Call.Billed events recorded: {billed:,} (every call through the API)")
+            print()
+            print("CPU milliseconds per call, by process (medians of the runs; the load")
+            print("generator is the bench's own process; the bridge includes its server):")
+            print_table(
+                ["path", "clients", "load generator", "API", "bridge + server", "total"],
+                [
+                    [mode, clients]
+                    + [f"{median([r[i] for r in cpu[(mode, clients)]]):.2f}" for i in range(3)]
+                    + [f"{median([sum(r) for r in cpu[(mode, clients)]]):.2f}"]
+                    for clients in client_counts
+                    for mode in modes
+                ],
+            )
         finally:
             if api is not None:
                 api.terminate()
@@ -224,6 +284,23 @@ def main() -> None:
             deployer.join(30)
             reconciler.stop_all()
             reconciler.health.close()
+
+
+def _cpu(api_pid: int, bridge_pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of this process, the API process and the bridge (with its server)."""
+    return time.process_time(), tree_cpu(api_pid) or 0.0, tree_cpu(bridge_pid) or 0.0
+
+
+def _pid_of(fragment: str) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in command and str(os.getpid()) != entry.name:
+                return int(entry.name)
+    raise RuntimeError(f"no process runs {fragment}")
 
 
 def _billed(container: Any) -> int:

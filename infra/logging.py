@@ -34,4 +34,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("mcps.access").setLevel(logging.WARNING if level == "INFO" else level)
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # Clients that log every request at INFO: one line per gateway call is a cost, not a record
+    # (the access log and the call's `Call.Billed` event already say it).
+    for chatty in ("pgserver", "httpx", "httpx2", "httpcore", "mcp.client.streamable_http"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

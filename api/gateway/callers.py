@@ -8,6 +8,7 @@ within `ttl` of the change, without any message between processes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -15,6 +16,7 @@ from uuid import UUID
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Principal, authenticate, bearer_credentials
+from domain.shared.errors import DomainError
 from domain.tenancy.errors import (
     RoleRequiredError,
     ScopeRequiredError,
@@ -50,23 +52,51 @@ class Caller:
 
 @dataclass
 class CallerCache:
+    """Callers by credentials, each kept `ttl` seconds: refusals too, so a flood of bad tokens
+    costs one store read per token per `ttl`. Concurrent lookups of one key share one read."""
+
     container: Container
     ttl: float
-    _cache: dict[tuple[str, str | None], tuple[Caller, float]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str | None], tuple[Caller | DomainError, float]] = field(
+        default_factory=dict
+    )
+    _reading: dict[tuple[str, str | None], asyncio.Future[Caller]] = field(default_factory=dict)
 
     async def resolve(self, authorization: str | None, tenant: str | None = None) -> Caller:
         """The caller behind an `Authorization` header; a session names its tenant (slug)."""
         credentials = bearer_credentials(authorization)
         key = (credentials, tenant)
         cached = self._cache.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < self.ttl:
-            return cached[0]
-        caller = await run_in_threadpool(self._resolve, credentials, tenant)
+        if cached is not None and time.monotonic() - cached[1] < self.ttl:
+            found = cached[0]
+            if isinstance(found, DomainError):
+                raise found.with_traceback(None)  # not a longer traceback each time
+            return found
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key))
+            self._reading[key] = reading
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: tuple[str, str | None]) -> Caller:
+        read_at = time.monotonic()
+        try:
+            caller = await run_in_threadpool(self._resolve, *key)
+        except DomainError as refused:
+            self._remember(key, refused, read_at)
+            raise
+        else:
+            self._remember(key, caller, read_at)
+            return caller
+        finally:
+            del self._reading[key]
+
+    def _remember(
+        self, key: tuple[str, str | None], outcome: Caller | DomainError, read_at: float
+    ) -> None:
         if len(self._cache) > 50_000:
             self._cache.clear()
-        self._cache[key] = (caller, now)
-        return caller
+        self._cache[key] = (outcome, read_at)
 
     def _resolve(self, credentials: str, slug: str | None) -> Caller:
         principal: Principal = authenticate(self.container, credentials)

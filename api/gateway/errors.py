@@ -47,3 +47,14 @@ class QuotaExceededError(RateLimitedError):
     """The plan's calls for this month are used up (429 until the month turns)."""
 
     code = "quota.exceeded"
+
+
+class UpstreamRefusedError(DomainError):
+    """The server answered a forwarded request with a JSON-RPC error (`rpc_code`): passed
+    back to the client as that error, not as a fault of the gateway."""
+
+    code = "gateway.upstream_refused"
+
+    def __init__(self, message: str, *, rpc_code: int, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.rpc_code = rpc_code

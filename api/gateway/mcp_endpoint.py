@@ -20,19 +20,24 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-import mcp_types as types
 import orjson
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from api.gateway.callers import EXECUTE, READ, Caller
-from api.gateway.errors import InvalidParamsError, ToolNotFoundError
+from api.gateway.errors import (
+    GatewayUnavailableError,
+    InvalidParamsError,
+    ToolNotFoundError,
+    UpstreamRefusedError,
+)
 from api.gateway.http import GatewayDep, json_response
 from api.gateway.service import Gateway
 from api.gateway.sessions import SessionIds
-from api.gateway.upstreams import UpstreamUnavailableError
+from api.gateway.upstreams import Upstream, UpstreamUnavailableError
 from domain.shared.errors import DomainError
+from infra.mcp.wire import RpcError
 
 router = APIRouter(tags=["mcp"])
 
@@ -40,6 +45,9 @@ SEPARATOR = "__"
 RESOURCE_SCHEME = "mcps://"
 STREAM_POLL_S = 2.0
 STREAM_LIFETIME_S = 15 * 60
+FORWARD_TIMEOUT_S = 30.0
+#: At most this many pages of one instance's list are read.
+MAX_PAGES = 20
 SERVER_INFO = {"name": "mcps.one", "version": "0.1.0"}
 CAPABILITIES = {
     "tools": {"listChanged": True},
@@ -192,6 +200,8 @@ async def _handle(gateway: Gateway, caller: Caller, message: dict[str, Any]) -> 
         return _rpc_error(id_, METHOD_NOT_FOUND, f"method not found: {method}")
     try:
         result = await handler(gateway, caller, params)
+    except UpstreamRefusedError as error:
+        return _rpc_error(id_, error.rpc_code, error.message, {"code": error.code})
     except (InvalidParamsError, ToolNotFoundError) as error:
         return _rpc_error(id_, INVALID_PARAMS, error.message, {"code": error.code})
     except DomainError as error:
@@ -250,7 +260,7 @@ async def _call_tool(gateway: Gateway, caller: Caller, params: dict[str, Any]) -
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
-async def _upstream_for(gateway: Gateway, caller: Caller, deployment: str) -> Any:
+async def _upstream_for(gateway: Gateway, caller: Caller, deployment: str) -> Upstream:
     route = await gateway.route(caller, deployment)
     for instance in route.healthy_instances:
         upstream = gateway.pool.get(instance)
@@ -268,7 +278,7 @@ async def _serving(gateway: Gateway, caller: Caller, capability: str) -> AsyncIt
         if not route.healthy_instances:
             continue
         upstream = await _upstream_for(gateway, caller, route.name)
-        if getattr(upstream.capabilities, capability, None) is not None:
+        if (upstream.capabilities or {}).get(capability) is not None:
             yield route, upstream
 
 
@@ -276,10 +286,9 @@ async def _list_resources(gateway: Gateway, caller: Caller, params: dict[str, An
     caller.require(READ)
     resources = []
     async for route, upstream in _serving(gateway, caller, "resources"):
-        listed = await upstream.request(lambda s: s.list_resources(), 10.0)
-        for resource in listed.resources:
-            entry = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
-            entry["uri"] = f"{RESOURCE_SCHEME}{route.name}/{quote(str(resource.uri), safe='')}"
+        for resource in await _every(upstream, "resources/list", "resources"):
+            entry = dict(resource)
+            entry["uri"] = f"{RESOURCE_SCHEME}{route.name}/{quote(str(resource['uri']), safe='')}"
             resources.append(entry)
     return {"resources": resources}
 
@@ -291,19 +300,15 @@ async def _read_resource(gateway: Gateway, caller: Caller, params: dict[str, Any
         raise InvalidParamsError(f"resource URIs here start with {RESOURCE_SCHEME}", field="uri")
     deployment, _, original = uri[len(RESOURCE_SCHEME) :].partition("/")
     upstream = await _upstream_for(gateway, caller, deployment)
-    result = await upstream.request(lambda s: s.read_resource(unquote(original)), 30.0)
-    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return await _forward(upstream, "resources/read", {"uri": unquote(original)})
 
 
 async def _list_prompts(gateway: Gateway, caller: Caller, params: dict[str, Any]) -> Any:
     caller.require(READ)
     prompts = []
     async for route, upstream in _serving(gateway, caller, "prompts"):
-        listed = await upstream.request(lambda s: s.list_prompts(), 10.0)
-        for prompt in listed.prompts:
-            entry = prompt.model_dump(mode="json", by_alias=True, exclude_none=True)
-            entry["name"] = f"{route.name}{SEPARATOR}{prompt.name}"
-            prompts.append(entry)
+        for prompt in await _every(upstream, "prompts/list", "prompts"):
+            prompts.append({**prompt, "name": f"{route.name}{SEPARATOR}{prompt['name']}"})
     return {"prompts": prompts}
 
 
@@ -314,11 +319,39 @@ async def _get_prompt(gateway: Gateway, caller: Caller, params: dict[str, Any]) 
         raise InvalidParamsError(f"prompts are <deployment>{SEPARATOR}<prompt>", field="name")
     deployment, _, prompt = name.partition(SEPARATOR)
     upstream = await _upstream_for(gateway, caller, deployment)
-    arguments = params.get("arguments")
-    result: types.GetPromptResult = await upstream.request(
-        lambda s: s.get_prompt(prompt, arguments), 30.0
-    )
-    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    forwarded: dict[str, Any] = {"name": prompt}
+    if isinstance(params.get("arguments"), dict):
+        forwarded["arguments"] = params["arguments"]
+    return await _forward(upstream, "prompts/get", forwarded)
+
+
+async def _forward(upstream: Upstream, method: str, params: dict[str, Any]) -> Any:
+    """One request passed to the instance; its refusal passed back as the client's error."""
+    try:
+        return await upstream.call(method, params, FORWARD_TIMEOUT_S)
+    except RpcError as refused:
+        raise UpstreamRefusedError(refused.message, rpc_code=refused.code) from None
+    except (TimeoutError, UpstreamUnavailableError) as failure:
+        raise GatewayUnavailableError(
+            f"the instance did not answer {method}: {failure}", retry_after=1.0
+        ) from None
+
+
+async def _every(upstream: Upstream, method: str, key: str) -> list[dict[str, Any]]:
+    """Every page of a list the instance offers, its entries that have the fields we need."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        page = await _forward(upstream, method, {"cursor": cursor} if cursor else {})
+        entries = page.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            wanted = "uri" if key == "resources" else "name"
+            if isinstance(entry, dict) and isinstance(entry.get(wanted), str):
+                found.append(entry)
+        cursor = page.get("nextCursor")
+        if not isinstance(cursor, str) or not cursor:
+            break
+    return found
 
 
 HANDLERS = {

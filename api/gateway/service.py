@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import mcp_types as types
 import orjson
 from starlette.concurrency import run_in_threadpool
 
+from api.gateway.billing_queue import BillingQueue
 from api.gateway.callers import Caller, CallerCache
 from api.gateway.errors import (
     GatewayUnavailableError,
@@ -34,7 +34,12 @@ from domain.billing.pricing import CallStatus, charge_for, free_quota
 from domain.deployments.errors import DeploymentNotFoundError
 from domain.shared.context import actor_var, tenant_id_var
 from infra.container import Container
+from infra.mcp.wire import RpcError
 from projections.usage_queries import free_calls_used
+
+#: JSON-RPC errors by which a server turns a call down (unknown tool, arguments it rejects):
+#: an answer, billed like a tool error. Any other error code is a failure upstream.
+REFUSALS = frozenset({-32601, -32602})
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Gateway:
         self.settings = settings
         self.callers = CallerCache(container, settings.cache_seconds)
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
+        self.billing = BillingQueue(container.billing)
         self.routes = RouteTable(container.db, settings.cache_seconds, self.pool.retire)
         clickhouse_db = container.settings.clickhouse_database
         self.limits = Limits(
@@ -191,23 +197,27 @@ class Gateway:
         upstream.outstanding += 1
         upstream.last_used = started = time.monotonic()
         try:
-            result: types.CallToolResult = await upstream.request(
-                lambda session: session.call_tool(tool, params), timeout
-            )
+            result = await upstream.call("tools/call", {"name": tool, "arguments": params}, timeout)
         except TimeoutError:
             status, error = (
                 CallStatus.TIMEOUT,
                 _error("gateway.timeout", f"no answer in {timeout:g} s"),
             )
+        except RpcError as refused:
+            if refused.code in REFUSALS:  # the server itself turned the call down
+                status, error = CallStatus.TOOL_ERROR, _error("tool_error", refused.message)
+            else:  # e.g. -32000 from a bridge whose server died: the call failed upstream
+                status = CallStatus.UPSTREAM_ERROR
+                error = _error("gateway.upstream_failed", refused.message)
+            error["rpc_code"] = refused.code
         except Exception as failure:  # whatever the upstream or its transport did, it failed
             message = str(failure) or type(failure).__name__
             status, error = CallStatus.UPSTREAM_ERROR, _error("gateway.upstream_failed", message)
         else:
-            data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-            data.pop("isError", None)
-            if result.is_error:
+            data = result
+            if data.pop("isError", False) is True:
                 status = CallStatus.TOOL_ERROR
-                error = _error("tool_error", _text_of(result) or "the tool reported an error")
+                error = _error("tool_error", _text_of(data) or "the tool reported an error")
             else:
                 status = CallStatus.OK
         finally:
@@ -257,7 +267,7 @@ class Gateway:
             response=outcome.body(None) if idempotency_key is not None else None,
         )
         try:
-            await run_in_threadpool(self.container.billing.bill, record)
+            await self.billing.bill(record)
         except AlreadyBilledError:
             return  # the same key, billed by a concurrent twin: ours is its repeat
 
@@ -291,5 +301,11 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message[:2000]}
 
 
-def _text_of(result: types.CallToolResult) -> str:
-    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))[:2000]
+def _text_of(result: dict[str, Any]) -> str:
+    content = result.get("content")
+    texts = [
+        c["text"]
+        for c in (content if isinstance(content, list) else [])
+        if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str)
+    ]
+    return " ".join(texts)[:2000]

@@ -1,10 +1,12 @@
 """Persistent MCP sessions to instances, chosen by least outstanding calls, with a breaker.
 
-Each instance gets one `ClientSession`, opened on first use and shared by every concurrent
-call to it (never a session per call). The session's transport lives in a task of its own
-(the SDK's transports are task-scoped context managers); when it ends, because the instance
-died or went away, the calls still waiting on it fail at once rather than at their timeout,
-and the next call opens a new session.
+Each instance gets one session (`infra.mcp.wire`, a lean client: JSON-RPC dicts on pooled
+keep-alive aiohttp connections), opened on first use and shared by every concurrent call to
+it, never a session per call. A call is one HTTP request on it: when the instance dies mid-call, its
+connection drops and the call fails at once rather than at its timeout; a call that times
+out is cancelled on the server too. A session the server forgot (404) or cannot be reached
+on is dropped, and the next call opens a new one. The instance's GET stream is followed for
+list changes.
 
 A breaker per instance stops sending to one that keeps failing: after `FAILURES_TO_OPEN`
 consecutive failures it is skipped for `OPEN_SECONDS`; after that one more failure opens it
@@ -16,16 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import mcp_types as types
+import aiohttp
 from jsonschema import Draft202012Validator
-from mcp import ClientSession
 
 from api.gateway.routing import InstanceRoute, validator_for
-from infra.mcp.connect import Target, open_session
+from infra.mcp.connect import Target
+from infra.mcp.wire import SessionGoneError, WireProtocolError, WireSession, open_wire_session
 
 log = logging.getLogger("mcps.gateway.upstreams")
 
@@ -33,6 +34,10 @@ FAILURES_TO_OPEN = 5
 OPEN_SECONDS = 5.0
 CONNECT_TIMEOUT_S = 10.0
 IDLE_CLOSE_S = 300.0
+LISTEN_RETRY_S = 2.0
+LIST_CHANGES = frozenset(
+    f"notifications/{kind}/list_changed" for kind in ("tools", "resources", "prompts")
+)
 
 
 class UpstreamUnavailableError(Exception):
@@ -74,44 +79,42 @@ class Upstream:
     outstanding: int = 0
     breaker: Breaker = field(default_factory=Breaker)
     tools: dict[str, LiveTool] | None = None
-    capabilities: types.ServerCapabilities | None = None
+    #: What the server said it offers in its `initialize` answer.
+    capabilities: dict[str, Any] | None = None
     last_used: float = field(default_factory=time.monotonic)
-    _session: ClientSession | None = None
-    _opening: asyncio.Future[ClientSession] | None = None
-    _holder: asyncio.Task[None] | None = None
-    _close: asyncio.Event = field(default_factory=asyncio.Event)
-    _calls: set[asyncio.Future[Any]] = field(default_factory=set)
+    _session: WireSession | None = None
+    _opening: asyncio.Future[WireSession] | None = None
+    _listener: asyncio.Task[None] | None = None
     _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
     #: Bumped whenever the upstream says its tools, resources or prompts changed.
     revision: int = 0
 
-    async def session(self) -> ClientSession:
+    async def session(self) -> WireSession:
         if self._session is not None:
             return self._session
         if self._opening is None:
-            self._close = asyncio.Event()
             self._opening = asyncio.get_running_loop().create_future()
-            self._holder = asyncio.create_task(self._hold(self._opening))
+            self._background(self._open(self._opening))
         try:
             return await asyncio.shield(self._opening)
         except Exception as error:
             raise UpstreamUnavailableError(_describe(error)) from None
 
-    async def request(self, coro_factory: Any, timeout: float) -> Any:
-        """Run `coro_factory(session)`; fails at once if the session ends meanwhile."""
+    async def call(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """The result of one request to the instance. `TimeoutError` after `timeout` (the
+        server is told the request is cancelled); `UpstreamUnavailableError` when no session
+        can be had or the server forgot it (nothing was done); `RpcError` when it refused."""
         session = await self.session()
-        call = asyncio.ensure_future(coro_factory(session))
-        self._calls.add(call)
         try:
-            done, _ = await asyncio.wait((call,), timeout=timeout)
-        finally:
-            self._calls.discard(call)
-        if not done:
-            call.cancel()
-            raise TimeoutError(f"no answer within {timeout:g} s")
-        if call.cancelled():
-            raise UpstreamUnavailableError("the instance went away during the call")
-        return call.result()
+            async with asyncio.timeout(timeout):
+                return await session.request(method, params)
+        except SessionGoneError:
+            self._drop(session)
+            raise UpstreamUnavailableError("the instance forgot the session") from None
+        except aiohttp.ClientError as error:
+            if isinstance(error, aiohttp.ClientConnectorError):
+                self._drop(session)  # the next call opens a new session, or fails to
+            raise UpstreamUnavailableError(_describe(error)) from None
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -119,73 +122,89 @@ class Upstream:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        self._close.set()
-        if self._holder is not None:
-            self._holder.cancel()
+        session, self._session = self._session, None
+        if self._listener is not None:
+            self._listener.cancel()
+        if session is not None:
+            await session.close()
 
-    async def _hold(self, opening: asyncio.Future[ClientSession]) -> None:
+    def _drop(self, session: WireSession) -> None:
+        if self._session is session:
+            self._session = None
+            if self._listener is not None:
+                self._listener.cancel()
+            self._background(session.close())
+
+    async def _open(self, opening: asyncio.Future[WireSession]) -> None:
         try:
-            async with AsyncExitStack() as stack:
-                session = await open_session(
-                    stack,
-                    self.target,
-                    allowed_hosts=self.allowed_hosts,
-                    timeout=CONNECT_TIMEOUT_S,
-                    message_handler=self._on_message,
-                )
-                init = session.initialize_result
-                self.capabilities = init.capabilities if init is not None else None
-                await self._load_tools(session)
-                self._session = session
-                opening.set_result(session)
-                await self._close.wait()
+            session = await open_wire_session(
+                self.target,
+                allowed_hosts=self.allowed_hosts,
+                timeout=CONNECT_TIMEOUT_S,
+                on_message=self._on_message,
+            )
+            try:
+                self.capabilities = dict(session.initialize_result.get("capabilities") or {})
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    await self._load_tools(session)
+            except BaseException:
+                await session.close()
+                raise
+            self._session = session
+            self._listener = asyncio.create_task(self._listen(session))
+            opening.set_result(session)
         except BaseException as error:
-            if not opening.done():
-                opening.set_exception(error)
-                opening.exception()
-            log.debug("session to %s ended: %s", self.instance_id, _describe(error))
+            opening.set_exception(error)
+            opening.exception()  # retrieved: a caller may not be waiting any more
+            log.debug("no session to %s: %s", self.instance_id, _describe(error))
             if isinstance(error, asyncio.CancelledError):
                 raise
         finally:
-            self._session = None
             self._opening = None
-            for call in list(self._calls):
-                call.cancel()
 
-    async def _load_tools(self, session: ClientSession) -> None:
+    async def _listen(self, session: WireSession) -> None:
+        """Follow the instance's GET stream for list changes while the session lives; a
+        dropped stream is reopened after a pause."""
+        while self._session is session:
+            try:
+                await session.listen()
+            except SessionGoneError:
+                self._drop(session)
+                return
+            except (aiohttp.ClientError, WireProtocolError) as error:
+                log.debug("stream of %s ended: %s", self.instance_id, _describe(error))
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    async def _load_tools(self, session: WireSession) -> None:
         tools: dict[str, LiveTool] = {}
         cursor: str | None = None
         while True:
-            params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            page = await session.list_tools(params=params)
-            for tool in page.tools:
-                schema = dict(tool.input_schema or {"type": "object"})
-                tools[tool.name] = LiveTool(
-                    tool.name,
-                    tool.description or "",
+            page = await session.request("tools/list", {"cursor": cursor} if cursor else None)
+            for tool in page.get("tools") or []:
+                if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                    continue
+                schema = tool.get("inputSchema")
+                schema = dict(schema) if isinstance(schema, dict) else {"type": "object"}
+                annotations = tool.get("annotations")
+                tools[tool["name"]] = LiveTool(
+                    tool["name"],
+                    str(tool.get("description") or ""),
                     schema,
                     validator_for(schema),
-                    tool.annotations.model_dump(exclude_none=True) if tool.annotations else None,
+                    dict(annotations) if isinstance(annotations, dict) else None,
                 )
-            cursor = page.next_cursor
-            if not cursor:
+            cursor = page.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
                 break
         self.tools = tools
 
-    async def _on_message(self, message: Any) -> None:
-        """Runs in the session's receive loop: it must not wait on a request itself."""
-        if isinstance(message, Exception):
-            log.debug("transport of %s failed: %s", self.instance_id, _describe(message))
-            self._close.set()  # in-flight calls fail now; the next call opens a new session
-            return
-        if isinstance(message, types.ToolListChangedNotification):
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        """A notification from the instance: list changes bump the revision (and reload the
+        tools). It runs while a response is read, so it must not wait on a request itself."""
+        method = message.get("method")
+        if method == "notifications/tools/list_changed":
             self._background(self._reload_tools())
-        if isinstance(
-            message,
-            types.ToolListChangedNotification
-            | types.ResourceListChangedNotification
-            | types.PromptListChangedNotification,
-        ):
+        if method in LIST_CHANGES:
             self.revision += 1
 
     async def _reload_tools(self) -> None:

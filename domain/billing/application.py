@@ -66,11 +66,34 @@ class Billing(BaseApplication):
 
         Raises `AlreadyBilledError` when the call id is taken (a repeated idempotency key).
         """
+        try:
+            recordings = self.save(self._billed(record))
+        except IntegrityError:
+            raise AlreadyBilledError(str(record.call_id)) from None
+        return recordings[-1].notification.id
+
+    def bill_many(self, records: list[CallRecord]) -> list[int | AlreadyBilledError]:
+        """Append every call's `Billed` event in one transaction; for each, its log position
+        once durable or `AlreadyBilledError`. When one id is taken the batch is retried one
+        call at a time, so only the repeated ones fail."""
+        try:
+            recordings = self.save(*(self._billed(record) for record in records))
+        except IntegrityError:
+            outcomes: list[int | AlreadyBilledError] = []
+            for record in records:
+                try:
+                    outcomes.append(self.bill(record))
+                except AlreadyBilledError as taken:
+                    outcomes.append(taken)
+            return outcomes
+        return [recording.notification.id for recording in recordings]
+
+    def _billed(self, record: CallRecord) -> Call:
         charge = record.charge
         response = None
         if record.idempotency_key is not None and record.response is not None:
             response = self.sealer.seal(json.dumps(record.response, separators=(",", ":")))
-        call = Call._create(
+        return Call._create(
             Call.Billed,
             id=record.call_id,
             deployment_id=str(record.deployment_id),
@@ -93,11 +116,6 @@ class Billing(BaseApplication):
             idempotency_key=record.idempotency_key,
             response=response,
         )
-        try:
-            recordings = self.save(call)
-        except IntegrityError:
-            raise AlreadyBilledError(str(record.call_id)) from None
-        return recordings[-1].notification.id
 
     def billed(self, call_id: UUID) -> Call.Billed | None:
         """The billed call with this id, if there is one."""

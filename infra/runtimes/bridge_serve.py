@@ -115,8 +115,10 @@ async def serve(
                 return None, f"did not answer initialize within {INITIALIZE_TIMEOUT_S:.0f} s"
             return None, f"initialize failed: {error}"
         log("system", "info", f"ready: {init.server_info.name} {init.server_info.version}")
+        # Answers as plain JSON: no stream per request for its clients to parse (list
+        # changes still reach them on their GET streams).
         manager = StreamableHTTPSessionManager(
-            ProxyServer(session, init, listeners), security_settings=LOOPBACK
+            ProxyServer(session, init, listeners), security_settings=LOOPBACK, json_response=True
         )
         async with manager.run():
             gate.open(manager.handle_request)

@@ -1,0 +1,63 @@
+"""Billing calls from the event loop in batches: group commit without a thread per call.
+
+Each finished call waits on a future while its record queues; one drain task hands the whole
+queue to a worker thread, which appends every `Call.Billed` in one store transaction
+(`Billing.bill_many`), and wakes each caller with its own outcome. Calls that finish while a
+batch commits form the next one, so under load a transaction carries many calls, and an idle
+gateway still bills a lone call at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from domain.billing.application import Billing, CallRecord
+
+#: At most this many calls in one transaction.
+MAX_BATCH = 512
+
+
+class BillingQueue:
+    def __init__(self, billing: Billing) -> None:
+        self.billing = billing
+        self._queued: list[tuple[CallRecord, asyncio.Future[int]]] = []
+        self._drain: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def bill(self, record: CallRecord) -> int:
+        """The call's log position once its `Call.Billed` is durable; `AlreadyBilledError` when
+        its id was billed first (a repeated idempotency key)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queued.append((record, done))
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._run())
+        # Shielded: a caller that goes away does not take its record out of a batch in flight.
+        return await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        batch: list[tuple[CallRecord, asyncio.Future[int]]] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
+                try:
+                    outcomes: list[Any] = await run_in_threadpool(
+                        self.billing.bill_many, [record for record, _ in batch]
+                    )
+                except Exception as failure:  # the store refused the batch: each caller hears
+                    outcomes = [failure] * len(batch)
+                self.batches += 1
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
+                batch = []
+        finally:
+            self._drain = None
+            for _, done in batch + self._queued:  # cancelled (shutdown): say so to each
+                if not done.done():
+                    done.set_exception(RuntimeError("billing stopped before this call's turn"))
+            self._queued = []

@@ -200,9 +200,12 @@ class Api:
 
 
 @contextmanager
-def mcp_http_server(module: str = "tests.mcp_servers.weather_http") -> Iterator[str]:
-    """A real MCP server process on a free loopback port; yields its streamable-HTTP URL."""
-    port = free_port()
+def mcp_http_server(
+    module: str = "tests.mcp_servers.weather_http", port: int | None = None
+) -> Iterator[str]:
+    """A real MCP server process on a loopback port (a free one unless given); yields its
+    streamable-HTTP URL."""
+    port = port or free_port()
     process = subprocess.Popen([sys.executable, "-m", module, str(port)])
     try:
         deadline = time.monotonic() + 20

@@ -37,6 +37,9 @@ PROTOCOL_VERSION = "2025-11-25"
 CLIENT_INFO = {"name": "mcps.one-gateway", "version": "0.1.0"}
 ACCEPT = "application/json, text/event-stream"
 METHOD_NOT_FOUND = -32601
+#: Idle connections are let go before uvicorn's 5 s keep-alive ends them from the other side,
+#: so a call is not sent down a connection the server is closing.
+KEEPALIVE_S = 4.0
 #: How long to wait for a server to end a stream it has answered on.
 DRAIN_S = 0.05
 
@@ -219,7 +222,9 @@ async def open_wire_session(
     http = aiohttp.ClientSession(
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout),
-        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections),
+        connector=aiohttp.TCPConnector(
+            limit=max_connections, limit_per_host=max_connections, keepalive_timeout=KEEPALIVE_S
+        ),
         trust_env=False,
         auto_decompress=True,
     )

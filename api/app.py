@@ -80,7 +80,9 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
     routers += (analytics,)
-    for module in (*routers, deployment_logs, gateway, tasks, mcp_endpoint, ops):
+    # The gateway's routes first: a request is matched against the routes in order, and tool
+    # calls are the hot path.
+    for module in (gateway, mcp_endpoint, *routers, deployment_logs, tasks, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

@@ -10,8 +10,9 @@ from fastapi import Depends, Request, Response
 from api.gateway.service import Gateway
 
 
-def gateway_of(request: Request) -> Gateway:
-    """The app's one gateway, made on first use (on the serving loop, which owns its sessions)."""
+async def gateway_of(request: Request) -> Gateway:
+    """The app's one gateway, made on first use (on the serving loop, which owns its sessions).
+    Async so that FastAPI calls it on the loop, not through a worker thread per request."""
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     if gateway is None:
         gateway = request.app.state.gateway = Gateway(request.app.state.container)

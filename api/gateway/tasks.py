@@ -125,7 +125,8 @@ class TaskRunner:
         *,
         idempotency_key: str | None = None,
     ) -> AcceptedTask:
-        """Check the call, record it as a task, and start running it here."""
+        """Check the call, record it as a task, and start running it here (claimed in the same
+        write when this process has a slot free, else left for whichever takes it first)."""
         tasks = self.tasks
         if idempotency_key is not None:
             first = await run_in_threadpool(tasks.find, caller.tenant_id, idempotency_key)
@@ -134,6 +135,7 @@ class TaskRunner:
         await self._admit(caller)
         await self._check(caller, name, tool, params)
         actor_var.set(caller.actor)
+        worker = None if self._closing or self._slots.locked() else self.worker
         accepted = await run_in_threadpool(
             lambda: tasks.accept(
                 caller.tenant_id,
@@ -143,10 +145,12 @@ class TaskRunner:
                 token_id=caller.token_id,
                 user_id=caller.user_id,
                 idempotency_key=idempotency_key,
+                worker=worker,
+                lease_seconds=self.lease_seconds,
             )
         )
         if not accepted.replayed:
-            self._submit(accepted.task_id, caller)
+            self._submit(accepted.task_id, caller, accepted.claim)
         return accepted
 
     async def _admit(self, caller: Caller) -> None:
@@ -207,48 +211,63 @@ class TaskRunner:
 
     # --- running ------------------------------------------------------------------------------
 
-    def _submit(self, task_id: UUID, caller: Caller | None) -> None:
+    def _submit(self, task_id: UUID, caller: Caller | None, claim: Claim | None = None) -> None:
         if self._closing or task_id in self._running:
             return
         self._watch.pop(task_id, None)
-        task = asyncio.create_task(self._run(task_id, caller), name=f"task:{task_id}")
+        task = asyncio.create_task(self._run(task_id, caller, claim), name=f"task:{task_id}")
         self._running[task_id] = task
         task.add_done_callback(lambda _: self._running.pop(task_id, None))
 
-    async def _run(self, task_id: UUID, caller: Caller | None) -> None:
+    async def _run(self, task_id: UUID, caller: Caller | None, claim: Claim | None) -> None:
         self._waiting.add(task_id)
-        async with self._slots:
+        try:
+            await self._slots.acquire()
+        except asyncio.CancelledError:
+            if claim is not None:
+                await self._release(task_id)
+            raise
+        finally:
             self._waiting.discard(task_id)
-            with bound(actor=f"system:{self.worker}"):
-                claiming = asyncio.ensure_future(
-                    run_in_threadpool(self.tasks.claim, task_id, self.worker, self.lease_seconds)
-                )
-            try:
-                claim = await asyncio.shield(claiming)
-            except asyncio.CancelledError:
-                if await claiming is not None:  # claimed as we were stopped: give it back
-                    await self._release(task_id)
-                raise
+        try:
             if claim is None:
-                return  # finished, or another process holds it
-            request_id_var.set(claim.request_id)
-            try:
-                answer = await self._answer(claim, caller)
-            except asyncio.CancelledError:
-                await self._release(task_id)  # another process starts it at once
-                raise
-            except Exception as failure:  # a bug: answered as the sync call would answer it
-                log.exception("task %s failed", task_id, exc_info=failure)
-                answer = _refused(
-                    500, "internal", "something went wrong on our side; it was logged"
-                )
-            with bound(actor=f"system:{self.worker}"):
-                finishing = asyncio.ensure_future(
-                    run_in_threadpool(lambda: self.tasks.finish(task_id, self.worker, **answer))
-                )
-            # Cut off or not, the answer is recorded: the call was made.
-            if not await asyncio.shield(finishing):
-                log.warning("task %s was taken over before it finished here", task_id)
+                claim = await self._claim(task_id)
+            if claim is not None:  # else finished, or another process holds it
+                await self._run_claimed(claim, caller)
+        finally:
+            self._slots.release()
+
+    async def _claim(self, task_id: UUID) -> Claim | None:
+        with bound(actor=f"system:{self.worker}"):
+            claiming = asyncio.ensure_future(
+                run_in_threadpool(self.tasks.claim, task_id, self.worker, self.lease_seconds)
+            )
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            if await claiming is not None:  # claimed as we were stopped: give it back
+                await self._release(task_id)
+            raise
+
+    async def _run_claimed(self, claim: Claim, caller: Caller | None) -> None:
+        """Make the call and record its answer (or give the task back if stopped first)."""
+        task_id = claim.id
+        request_id_var.set(claim.request_id)
+        try:
+            answer = await self._answer(claim, caller)
+        except asyncio.CancelledError:
+            await self._release(task_id)  # another process starts it at once
+            raise
+        except Exception as failure:  # a bug: answered as the sync call would answer it
+            log.exception("task %s failed", task_id, exc_info=failure)
+            answer = _refused(500, "internal", "something went wrong on our side; it was logged")
+        with bound(actor=f"system:{self.worker}"):
+            finishing = asyncio.ensure_future(
+                run_in_threadpool(lambda: self.tasks.finish(task_id, self.worker, **answer))
+            )
+        # Cut off or not, the answer is recorded: the call was made.
+        if not await asyncio.shield(finishing):
+            log.warning("task %s was taken over before it finished here", task_id)
 
     async def _release(self, task_id: UUID) -> None:
         with bound(actor=f"system:{self.worker}"):

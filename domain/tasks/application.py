@@ -24,15 +24,6 @@ from domain.tasks.tasks import Task, TaskStatus
 
 
 @dataclass(frozen=True)
-class AcceptedTask:
-    task_id: UUID
-    status: TaskStatus
-    #: The task was accepted before under the same idempotency key: this is that task.
-    replayed: bool
-    position: int | None
-
-
-@dataclass(frozen=True)
 class TaskView:
     """A task as its tenant may see it (params are never shown back)."""
 
@@ -66,6 +57,17 @@ class Claim:
     attempt: int
 
 
+@dataclass(frozen=True)
+class AcceptedTask:
+    task_id: UUID
+    status: TaskStatus
+    #: The task was accepted before under the same idempotency key: this is that task.
+    replayed: bool
+    position: int | None
+    #: Set when the task was accepted and started at once by the accepting worker.
+    claim: Claim | None = None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -92,8 +94,11 @@ class Tasks(BaseApplication):
         token_id: UUID | None,
         user_id: UUID,
         idempotency_key: str | None = None,
+        worker: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> AcceptedTask:
-        """Record a call to run later. A repeated idempotency key answers the first task."""
+        """Record a call to run later, and with a `worker`, start it for that worker in the
+        same write. A repeated idempotency key answers the first task."""
         task_id = Task.create_id(tenant_id, idempotency_key)
         with bound(tenant_id=str(tenant_id)):
             task = Task.accept(
@@ -106,6 +111,8 @@ class Tasks(BaseApplication):
                 user_id=user_id,
                 idempotency_key=idempotency_key,
             )
+            if worker is not None:
+                task.start(worker, max(_now(), task.created_on), lease_seconds)
         try:
             recordings = self.save(task)
         except IntegrityError:
@@ -113,7 +120,9 @@ class Tasks(BaseApplication):
             if first is None:  # pragma: no cover - the clash was with another aggregate kind
                 raise
             return AcceptedTask(task_id, first.status, replayed=True, position=None)
-        return AcceptedTask(task_id, TaskStatus.PENDING, False, recordings[-1].notification.id)
+        claim = None if worker is None else self._claim_of(task, params)
+        position = recordings[-1].notification.id
+        return AcceptedTask(task_id, task.status, False, position, claim)
 
     def find(self, tenant_id: UUID, idempotency_key: str) -> AcceptedTask | None:
         """The task accepted under this key, if there is one."""
@@ -149,17 +158,7 @@ class Tasks(BaseApplication):
                 self.save(task)
             except IntegrityError:
                 return None
-        return Claim(
-            id=task.id,
-            tenant_id=task.tenant,
-            deployment=task.deployment,
-            tool=task.tool,
-            params=json.loads(self.sealer.open(task.params)),
-            token_id=task.token_id,
-            user_id=task.user_id,
-            request_id=task.accepted_request_id,
-            attempt=task.attempts,
-        )
+        return self._claim_of(task, json.loads(self.sealer.open(task.params)))
 
     def release(self, task_id: UUID, worker: str) -> bool:
         """Give a held task back unfinished; False when `worker` no longer holds it."""
@@ -207,6 +206,20 @@ class Tasks(BaseApplication):
             except IntegrityError:  # someone started or finished it meanwhile
                 return False
         return True
+
+    @staticmethod
+    def _claim_of(task: Task, params: dict[str, Any]) -> Claim:
+        return Claim(
+            id=task.id,
+            tenant_id=task.tenant,
+            deployment=task.deployment,
+            tool=task.tool,
+            params=params,
+            token_id=task.token_id,
+            user_id=task.user_id,
+            request_id=task.accepted_request_id,
+            attempt=task.attempts,
+        )
 
     def _load(self, task_id: UUID) -> Task | None:
         try:

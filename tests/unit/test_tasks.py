@@ -171,3 +171,22 @@ def test_a_refused_call_finishes_failed_with_its_problem(tasks: Tasks) -> None:
     view = tasks.task(done.task_id, TENANT)
     assert view.status is TaskStatus.FAILED and view.problem == problem and view.result is None
     assert tasks.claimable_at(done.task_id) is None
+
+
+def test_the_accepting_worker_may_start_the_task_in_the_same_write(tasks: Tasks) -> None:
+    done = tasks.accept(
+        TENANT,
+        "toy",
+        "echo",
+        {"text": "x"},
+        token_id=None,
+        user_id=USER,
+        worker="w1",
+        lease_seconds=60,
+    )
+    assert done.status is TaskStatus.RUNNING and done.claim is not None
+    assert done.claim.params == {"text": "x"} and done.claim.attempt == 1
+    assert tasks.claim(done.task_id, "w2", lease_seconds=60) is None
+    assert tasks.finish(done.task_id, "w1", succeeded=True, result={"success": True})
+    stored = tasks.recorder.select_notifications(start=1, limit=10)
+    assert [n.topic.rsplit(".", 1)[-1] for n in stored] == ["Accepted", "Started", "Finished"]

@@ -100,7 +100,8 @@ TaskStatusName = Literal["pending", "running", "succeeded", "failed"]
 class TaskAccepted(BaseModel):
     task_id: str = Field(description="Poll it at `GET /api/v1/tasks/{task_id}` (the Location)")
     status: TaskStatusName = Field(
-        description="`pending` when new; a repeated Idempotency-Key answers the first task's"
+        description="`running` when the API started it at once, `pending` when it waits for "
+        "a worker; a repeated Idempotency-Key answers the first task's status"
     )
 
 

@@ -128,7 +128,7 @@ export interface GatewaySchemas {
         task_id: string;
         /**
          * Status
-         * @description `pending` when new; a repeated Idempotency-Key answers the first task's
+         * @description `running` when the API started it at once, `pending` when it waits for a worker; a repeated Idempotency-Key answers the first task's status
          * @enum {string}
          */
         status: "pending" | "running" | "succeeded" | "failed";

@@ -77,6 +77,47 @@ def _sessions(request: Request) -> SessionIds:
     return ids
 
 
+class Flights:
+    """Requests this process is answering, by session and JSON-RPC id, so that a client's
+    `notifications/cancelled` stops its call here and, through the upstream client, at the
+    server. (A cancellation that reaches another API process finds nothing to stop there;
+    the call then ends as it would have.)"""
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, str], asyncio.Task[Any]] = {}
+
+    async def run(self, session: str | None, message: dict[str, Any], answer: Any) -> Any:
+        if session is None or message.get("id") is None or "method" not in message:
+            return await answer
+        key = (session, repr(message["id"]))
+        task = asyncio.ensure_future(answer)
+        self._running[key] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this request itself is being stopped (shutdown, disconnect)
+            return _rpc_error(
+                message["id"], REFUSED, "cancelled by the client", {"code": "gateway.cancelled"}
+            )
+        finally:
+            if self._running.get(key) is task:
+                del self._running[key]
+
+    def cancel(self, session: str, request_id: Any) -> None:
+        task = self._running.get((session, repr(request_id)))
+        if task is not None:
+            task.cancel()
+
+
+def _flights(request: Request) -> Flights:
+    flights: Flights | None = getattr(request.app.state, "mcp_flights", None)
+    if flights is None:
+        flights = request.app.state.mcp_flights = Flights()
+    return flights
+
+
 def _rpc_error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
@@ -122,7 +163,16 @@ async def post(
         return json_response(
             _rpc_error(None, INVALID_REQUEST, "session not found; initialize again"), 404
         )
-    answers = await asyncio.gather(*(_handle(gateway, caller, m) for m in messages))
+    flights = _flights(request)
+    if mcp_session_id is not None:
+        for message in messages:
+            if message.get("method") == "notifications/cancelled":
+                params = message.get("params")
+                if isinstance(params, dict):
+                    flights.cancel(mcp_session_id, params.get("requestId"))
+    answers = await asyncio.gather(
+        *(flights.run(mcp_session_id, m, _handle(gateway, caller, m)) for m in messages)
+    )
     replies = [a for a in answers if a is not None]
     if not replies:
         return Response(status_code=202, headers=headers)

@@ -314,6 +314,55 @@ def test_the_mcp_endpoint_refuses_strangers_and_forged_sessions(gw: GatewayWorld
     assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers
 
 
+def test_a_client_cancelling_a_call_stops_it_here_and_upstream(gw: GatewayWorld) -> None:
+    url = f"/mcp/t/{gw.world.tenant.slug}"
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {}},
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": "slow-1",
+        "method": "tools/call",
+        "params": {"name": "toy__sleep", "arguments": {"seconds": 60}},
+    }
+    with gw.client() as http:
+        session = {"Mcp-Session-Id": http.post(url, json=hello).headers["Mcp-Session-Id"]}
+        answer: dict[str, Any] = {}
+
+        def slow_call() -> None:
+            answer["reply"] = http.post(url, json=call, headers=session)
+
+        caller = threading.Thread(target=slow_call)
+        started = time.monotonic()
+        caller.start()
+        wait_for_outstanding = time.monotonic() + 10
+        while (
+            http.get("/api/v1/mcp/tools/toy/status").json()["instances"][0]["outstanding_calls"]
+            == 0
+        ):
+            assert time.monotonic() < wait_for_outstanding, "the call never reached the toy"
+            time.sleep(0.05)
+        cancel = {
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": "slow-1", "reason": "changed my mind"},
+        }
+        assert http.post(url, json=cancel, headers=session).status_code == 202
+        caller.join(15)
+        assert time.monotonic() - started < 10
+        reply = answer["reply"].json()
+        assert reply["id"] == "slow-1" and reply["error"]["data"]["code"] == "gateway.cancelled"
+        status = http.get("/api/v1/mcp/tools/toy/status").json()
+        assert status["instances"][0]["outstanding_calls"] == 0
+        # The session goes on working after a cancellation.
+        quick = {**call, "id": "quick", "params": {"name": "toy__echo", "arguments": {"text": "x"}}}
+        assert http.post(url, json=quick, headers=session).json()["result"]["isError"] is False
+    assert gw.billed(tool="sleep") == []  # stopped before it answered: not billed
+
+
 def _run(scenario: Any) -> Any:
     try:
         return anyio.run(scenario)

@@ -7,6 +7,7 @@ import os
 import resource
 import sys
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference
 
@@ -46,6 +47,13 @@ async def count(to: int, ctx: Context) -> int:
     for done in range(1, to + 1):
         await ctx.report_progress(done, to, f"{done} of {to}")
     return to
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Answer after `seconds` (unless the call is cancelled first)."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds:g} s"
 
 
 @server.tool()

@@ -55,6 +55,30 @@ const tenantRoutes: RouteRecordRaw[] = [
     meta: { minRole: 'admin', title: 'nav.audit' },
   },
   {
+    path: 'publisher',
+    name: 'publisher.list',
+    component: () => import('@/views/publisher/ServiceListView.vue'),
+    meta: { minRole: 'viewer', title: 'publisher.title' },
+  },
+  {
+    path: 'publisher/new',
+    name: 'publisher.create',
+    component: () => import('@/views/publisher/ServiceFormView.vue'),
+    meta: { minRole: 'admin', title: 'publisher.create.title' },
+  },
+  {
+    path: 'publisher/:name',
+    name: 'publisher.detail',
+    component: () => import('@/views/publisher/ServiceDetailView.vue'),
+    meta: { minRole: 'viewer', title: 'publisher.detail.title' },
+  },
+  {
+    path: 'publisher/:name/edit',
+    name: 'publisher.edit',
+    component: () => import('@/views/publisher/ServiceFormView.vue'),
+    meta: { minRole: 'admin', title: 'publisher.form.edit' },
+  },
+  {
     path: 'settings',
     name: 'settings.edit',
     component: () => import('@/views/settings/SettingsView.vue'),
@@ -113,6 +137,24 @@ const authRoutes: RouteRecordRaw[] = [
 const appRoutes: RouteRecordRaw[] = [
   { path: '', name: 'home', component: { render: () => null } },
   {
+    path: 'marketplace',
+    name: 'marketplace.list',
+    component: () => import('@/views/marketplace/ServiceListView.vue'),
+    meta: { public: true, title: 'marketplace.title' },
+  },
+  {
+    path: 'marketplace/:name',
+    name: 'marketplace.detail',
+    component: () => import('@/views/marketplace/ServiceDetailView.vue'),
+    meta: { public: true, title: 'marketplace.detail.title' },
+  },
+  {
+    path: 'marketplace/:name/deploy',
+    name: 'marketplace.deploy',
+    component: () => import('@/views/marketplace/ServiceDeployView.vue'),
+    meta: { title: 'marketplace.deploy.action' },
+  },
+  {
     path: 'teams/new',
     name: 'teams.create',
     component: () => import('@/views/teams/TeamCreateView.vue'),
@@ -168,6 +210,13 @@ export function createAppRouter() {
     const tenant = useTenantStore()
     if (to.meta.public) {
       if (to.meta.guestOnly && session.signedIn) return { name: 'home' }
+      // A public page in the app shell (the marketplace) knows who is looking, if anyone,
+      // and keeps their workspace in the menu.
+      if (session.signedIn && !tenant.slug && !to.meta.guestOnly) {
+        await session.load().catch(() => null)
+        const last = tenant.lastSlug ? session.tenantsBySlug.get(tenant.lastSlug) : undefined
+        tenant.enter((last ?? session.personal)?.slug ?? null)
+      }
       return true
     }
     if (!session.signedIn) {

@@ -28,7 +28,7 @@ describe.skipIf(!live)('client.services', () => {
     })
     // A draft is its tenant's alone.
     const anonymous = new McpsClient({ baseURL: BASE_URL, maxRetries: 0 })
-    await expect(anonymous.services.retrieve(name)).rejects.toBeInstanceOf(NotFoundError)
+    await expect(anonymous.services.retrieve(name, { wait_for: client.position })).rejects.toBeInstanceOf(NotFoundError)
     const mine = await client.services.list({ publisher: username })
     expect(mine.data.map((s) => [s.name, s.status])).toEqual([[name, 'draft']])
 
@@ -48,22 +48,24 @@ describe.skipIf(!live)('client.services', () => {
     await client.services.publish(name)
     await client.services.update(name, { tags: ['time', 'clock'] })
 
-    const found = await anonymous.services.list({ q: '时间', publisher: username })
+    // Another client reads after this one's writes by naming their log position.
+    const after = { wait_for: client.position }
+    const found = await anonymous.services.list({ q: '时间', publisher: username }, after)
     expect(found.data.map((s) => s.name)).toEqual([name])
     expect(found.total).toBe(1)
     expect(found.facets.category).toEqual([{ value: 'productivity', count: 1 }])
-    expect((await anonymous.services.list({ q: name.slice(0, 7), publisher: username })).data[0]?.name).toBe(name)
+    expect((await anonymous.services.list({ q: name.slice(0, 7), publisher: username }, after)).data[0]?.name).toBe(name)
 
-    const service = await anonymous.services.retrieve(name)
+    const service = await anonymous.services.retrieve(name, after)
     expect(service).toMatchObject({ status: 'published', tags: ['time', 'clock'], latest_version: '1.0.0' })
     expect(service.latest_release?.tools.map((t) => t.name)).toEqual(['get_current_time'])
-    const versions = await anonymous.services.versions(name)
+    const versions = await anonymous.services.versions(name, after)
     expect(versions.map((v) => [v.version, v.changelog])).toEqual([['1.0.0', 'First']])
 
     await client.services.deprecate(name, { reason: 'use another' })
     expect((await client.services.retrieve(name)).status).toBe('deprecated')
     await client.services.unpublish(name)
-    await expect(anonymous.services.retrieve(name)).rejects.toBeInstanceOf(NotFoundError)
+    await expect(anonymous.services.retrieve(name, { wait_for: client.position })).rejects.toBeInstanceOf(NotFoundError)
   })
 
   it('pages search results with a cursor, and refuses a name that is taken', async () => {
@@ -79,5 +81,16 @@ describe.skipIf(!live)('client.services', () => {
     await expect(client.services.create({ name: names[0]!, display_name: 'again' })).rejects.toBeInstanceOf(
       ConflictError,
     )
+  })
+
+  it("shows the publisher its service's analytics, and no one else", async () => {
+    const { client } = await signedInPerson('svc')
+    const name = uniqueName('stats')
+    await client.services.create({ name, display_name: 'Stats' })
+    const report = await client.services.analytics(name, 'calls', { interval: 'hour' })
+    expect(report).toMatchObject({ metric: 'calls', interval: 'hour' })
+    expect(report.summary.calls).toBe(0)
+    const other = await signedInPerson('svc')
+    await expect(other.client.services.analytics(name, 'calls')).rejects.toBeInstanceOf(NotFoundError)
   })
 })

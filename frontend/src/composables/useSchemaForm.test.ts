@@ -44,12 +44,12 @@ function problem422(errors: { field: string; message: string }[]): APIError {
 }
 
 describe('fieldsOf', () => {
-  it('turns each property into a field of the right kind, in order', () => {
+  it('turns each property into a field of the right kind, required ones first', () => {
     const fields = fieldsOf(SCHEMA)
     expect(fields.map((f) => [f.path, f.kind, f.required, f.secret])).toEqual([
       ['api_key', 'password', true, true],
-      ['password', 'password', false, true],
       ['region', 'enum', true, false],
+      ['password', 'password', false, true],
       ['timeout', 'integer', false, false],
       ['ratio', 'number', false, false],
       ['verbose', 'boolean', false, false],
@@ -58,7 +58,7 @@ describe('fieldsOf', () => {
       ['extra', 'json', false, false],
     ])
     expect(fields[0]).toMatchObject({ label: 'API key', pattern: '^sk-[a-z0-9]+$' })
-    expect(fields[2]?.options).toEqual(['cn-north', 'us-east'])
+    expect(fields[1]?.options).toEqual(['cn-north', 'us-east'])
     expect(fields[7]?.children?.map((c) => [c.path, c.required])).toEqual([
       ['proxy.host', true],
       ['proxy.port', false],

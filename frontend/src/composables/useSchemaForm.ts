@@ -114,11 +114,14 @@ function kindOf(schema: Schema): FieldKind {
   return 'json'
 }
 
-/** The fields of an object schema, in the schema's property order. */
+/**
+ * The fields of an object schema: required ones first, otherwise in the order the schema
+ * lists them (which a JSON store may not keep: PostgreSQL's jsonb sorts keys by length).
+ */
 export function fieldsOf(schema: unknown, prefix = ''): SchemaField[] {
   if (!isObject(schema) || !isObject(schema['properties'])) return []
   const required = new Set(Array.isArray(schema['required']) ? schema['required'].filter((r) => typeof r === 'string') : [])
-  return Object.entries(schema['properties']).map(([key, raw]) => {
+  const fields = Object.entries(schema['properties']).map(([key, raw]) => {
     const property: Schema = isObject(raw) ? raw : {}
     const path = prefix ? `${prefix}.${key}` : key
     const kind = kindOf(property)
@@ -150,6 +153,7 @@ export function fieldsOf(schema: unknown, prefix = ''): SchemaField[] {
     }
     return field
   })
+  return [...fields.filter((f) => f.required), ...fields.filter((f) => !f.required)]
 }
 
 /** The starting values: each field's default, else empty (objects hold their fields). */

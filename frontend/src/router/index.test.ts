@@ -15,6 +15,7 @@ vi.mock('@/api/client', () => ({
 }))
 
 const { createAppRouter } = await import('./index')
+const { useTenantStore } = await import('@/stores/tenant')
 
 const me = {
   user_id: 'u1',
@@ -81,5 +82,21 @@ describe('the route guards', () => {
     sdk.signedIn = false
     expect((await landOn('/verify-email?token=x')).name).toBe('auth.verify')
     expect((await landOn('/reset-password?token=x')).name).toBe('auth.reset.confirm')
+  })
+
+  it('open the marketplace to strangers, but not its deploy wizard', async () => {
+    sdk.signedIn = false
+    expect((await landOn('/marketplace?q=time')).name).toBe('marketplace.list')
+    expect((await landOn('/marketplace/time')).name).toBe('marketplace.detail')
+    const route = await landOn('/marketplace/time/deploy')
+    expect(route.name).toBe('auth.signin')
+    expect(route.query['redirect']).toBe('/marketplace/time/deploy')
+  })
+
+  it('keep the last workspace in the menu while a signed-in person shops', async () => {
+    localStorage.setItem('mcps.lastTenant', 'acme')
+    setActivePinia(createPinia())
+    expect((await landOn('/marketplace/time/deploy')).name).toBe('marketplace.deploy')
+    expect(useTenantStore().slug).toBe('acme')
   })
 })

@@ -25,6 +25,8 @@ declare module 'vue-router' {
     minRole?: Role
     /** The key of the page title. */
     title?: string
+    /** Outside any workspace, but the menu keeps the one in view (the marketplace). */
+    keepWorkspace?: boolean
   }
 }
 
@@ -140,19 +142,19 @@ const appRoutes: RouteRecordRaw[] = [
     path: 'marketplace',
     name: 'marketplace.list',
     component: () => import('@/views/marketplace/ServiceListView.vue'),
-    meta: { public: true, title: 'marketplace.title' },
+    meta: { public: true, keepWorkspace: true, title: 'marketplace.title' },
   },
   {
     path: 'marketplace/:name',
     name: 'marketplace.detail',
     component: () => import('@/views/marketplace/ServiceDetailView.vue'),
-    meta: { public: true, title: 'marketplace.detail.title' },
+    meta: { public: true, keepWorkspace: true, title: 'marketplace.detail.title' },
   },
   {
     path: 'marketplace/:name/deploy',
     name: 'marketplace.deploy',
     component: () => import('@/views/marketplace/ServiceDeployView.vue'),
-    meta: { title: 'marketplace.deploy.action' },
+    meta: { keepWorkspace: true, title: 'marketplace.deploy.action' },
   },
   {
     path: 'teams/new',
@@ -184,6 +186,16 @@ export const routes: RouteRecordRaw[] = [
   { path: '/', component: () => import('@/components/TheAuthLayout.vue'), children: authRoutes },
 ]
 
+/** Stay in the workspace in view; coming from outside, go back to the last one used. */
+async function keepWorkspace(): Promise<void> {
+  const session = useSessionStore()
+  const tenant = useTenantStore()
+  if (tenant.slug) return
+  await session.load().catch(() => null)
+  const last = tenant.lastSlug ? session.tenantsBySlug.get(tenant.lastSlug) : undefined
+  tenant.enter((last ?? session.personal)?.slug ?? null)
+}
+
 /** Where a signed-in person lands: the last workspace they used, else their own. */
 function homeOf(): RouteLocationRaw {
   const session = useSessionStore()
@@ -210,13 +222,8 @@ export function createAppRouter() {
     const tenant = useTenantStore()
     if (to.meta.public) {
       if (to.meta.guestOnly && session.signedIn) return { name: 'home' }
-      // A public page in the app shell (the marketplace) knows who is looking, if anyone,
-      // and keeps their workspace in the menu.
-      if (session.signedIn && !tenant.slug && !to.meta.guestOnly) {
-        await session.load().catch(() => null)
-        const last = tenant.lastSlug ? session.tenantsBySlug.get(tenant.lastSlug) : undefined
-        tenant.enter((last ?? session.personal)?.slug ?? null)
-      }
+      // The marketplace knows who is looking, if anyone, and keeps their workspace in the menu.
+      if (to.meta.keepWorkspace && session.signedIn) await keepWorkspace()
       return true
     }
     if (!session.signedIn) {
@@ -228,7 +235,8 @@ export function createAppRouter() {
 
     const slug = typeof to.params['slug'] === 'string' ? to.params['slug'] : null
     if (!slug) {
-      tenant.enter(null)
+      if (to.meta.keepWorkspace) await keepWorkspace()
+      else tenant.enter(null)
       return true
     }
     // A workspace joined or created in another tab is not in `me` yet: look once more.

@@ -42,6 +42,27 @@ class DeploymentScale(Strict):
     replicas: int = Field(description="1 up to the plan's limit")
 
 
+class AutoscalingPolicy(Strict):
+    """Replicas follow the calls in flight: `ceil(in_flight / target_in_flight)`, within
+    `min_replicas..max_replicas`; up at once, down only after the load stayed low a while."""
+
+    min_replicas: int = Field(description="At least 1")
+    max_replicas: int = Field(description="At least `min_replicas`, up to the plan's limit")
+    target_in_flight: float = Field(
+        gt=0, le=10_000, description="Calls in flight one replica should carry on average"
+    )
+
+
+class AutoscalingDecision(BaseModel):
+    """The scaler's last decision."""
+
+    from_replicas: int
+    to_replicas: int
+    in_flight: float = Field(description="Average calls in flight over every API process")
+    reason: Literal["out-of-bounds", "load-rose", "load-fell"]
+    at: datetime
+
+
 class DeploymentUpgrade(Strict):
     version: str | None = Field(
         default=None, max_length=128, description="The version to run; the latest by default"
@@ -100,6 +121,10 @@ class DeploymentPublic(BaseModel):
     last_error: str | None
     config: dict[str, Any] = Field(description="Secrets shown as `********`")
     previous_versions: list[str] = Field(description="What `rollback` returns to, newest last")
+    autoscaling: AutoscalingPolicy | None = Field(description="Null when autoscaling is off")
+    last_autoscaled: AutoscalingDecision | None = Field(
+        description="The scaler's last decision, if it made one"
+    )
     instances: list[InstancePublic]
     created_at: datetime
     updated_at: datetime

@@ -19,6 +19,7 @@ from infra.database import Database, PgTarget
 from infra.embedded import start_embedded_postgres
 from infra.eventstore import EventStore, build_tenancy, eventsourcing_env, open_event_store
 from infra.jwt_tokens import JwtCodec
+from infra.load_signal import LoadSignal, build_load_signal
 from infra.mailer import Mailer
 from infra.runtimes.policy import check_runnable
 from infra.settings import Settings
@@ -52,7 +53,15 @@ class Container:
             recorder=self.events.recorder,
         )
 
+    @cached_property
+    def load_signal(self) -> LoadSignal:
+        """Calls in flight per deployment, published by the gateway, read by the autoscaler
+        (one instance per process: in embedded mode the two share it)."""
+        return build_load_signal(self.settings.redis_url)
+
     def close(self) -> None:
+        if "load_signal" in self.__dict__:
+            self.load_signal.close()
         self.billing.close()
         self.tenancy.close()
         self.marketplace.close()

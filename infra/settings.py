@@ -41,6 +41,20 @@ class GatewaySettings(BaseModel):
     cache_seconds: float = 0.5
 
 
+class AutoscalingSettings(BaseModel):
+    #: How often each API process samples its calls in flight, and publishes their average
+    #: (and peak) since the last publication; a publication counts for `signal_ttl_seconds`.
+    sample_seconds: float = 0.1
+    publish_seconds: float = 1.0
+    signal_ttl_seconds: float = 5.0
+    #: How often the scaler (in the leading deployer) looks at the load.
+    interval_seconds: float = 1.0
+    #: How long the load must ask for fewer replicas before they are let go, and the least
+    #: time between two decisions.
+    stabilisation_seconds: float = 60.0
+    cooldown_seconds: float = 10.0
+
+
 class MailSettings(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -80,6 +94,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

@@ -45,6 +45,9 @@ class DeploymentsProjection(Projection):
         Deployment.Requested,
         Deployment.Recreated,
         Deployment.Scaled,
+        Deployment.AutoscalingSet,
+        Deployment.AutoscalingCleared,
+        Deployment.Autoscaled,
         Deployment.Reconfigured,
         Deployment.Upgraded,
         Deployment.RolledBack,
@@ -85,6 +88,9 @@ class DeploymentsProjection(Projection):
     );
     CREATE INDEX IF NOT EXISTS deployments_live ON {s}.deployments_view (desired)
         WHERE desired <> 'deleted';
+    -- Autoscaling: the policy (null when off) and the scaler's last decision.
+    ALTER TABLE {s}.deployments_view ADD COLUMN IF NOT EXISTS autoscaling jsonb;
+    ALTER TABLE {s}.deployments_view ADD COLUMN IF NOT EXISTS last_autoscaled jsonb;
     CREATE TABLE IF NOT EXISTS {s}.instances_view (
         instance_id text PRIMARY KEY,
         deployment_id uuid NOT NULL,
@@ -141,7 +147,8 @@ class DeploymentsProjection(Projection):
             e,
             "service_id = %(service_id)s, service_name = %(service)s, replicas = %(replicas)s,"
             " desired = 'running', generation = 1, error = NULL, ever_healthy = false,"
-            " previous_versions = '{}', requested_by = %(by)s, created_at = %(at)s, " + _RELEASE,
+            " previous_versions = '{}', requested_by = %(by)s, created_at = %(at)s,"
+            " autoscaling = NULL, last_autoscaled = NULL, " + _RELEASE,
             {
                 "service_id": e.service_id,
                 "service": e.service_name,
@@ -154,6 +161,36 @@ class DeploymentsProjection(Projection):
     @_on.register
     def _(self, e: Deployment.Scaled, cur: Cursor, s: str) -> None:
         self._change(cur, s, e, "replicas = %(replicas)s", {"replicas": e.replicas})
+
+    @_on.register
+    def _(self, e: Deployment.AutoscalingSet, cur: Cursor, s: str) -> None:
+        policy = {
+            "min_replicas": e.min_replicas,
+            "max_replicas": e.max_replicas,
+            "target_in_flight": e.target_in_flight,
+        }
+        self._change(cur, s, e, "autoscaling = %(policy)s", {"policy": Jsonb(policy)})
+
+    @_on.register
+    def _(self, e: Deployment.AutoscalingCleared, cur: Cursor, s: str) -> None:
+        self._change(cur, s, e, "autoscaling = NULL", {})
+
+    @_on.register
+    def _(self, e: Deployment.Autoscaled, cur: Cursor, s: str) -> None:
+        decision = {
+            "from_replicas": e.from_replicas,
+            "to_replicas": e.to_replicas,
+            "in_flight": e.in_flight,
+            "reason": e.reason,
+            "at": e.timestamp.isoformat(),
+        }
+        self._change(
+            cur,
+            s,
+            e,
+            "replicas = %(replicas)s, last_autoscaled = %(decision)s",
+            {"replicas": e.to_replicas, "decision": Jsonb(decision)},
+        )
 
     @_on.register
     def _(self, e: Deployment.Reconfigured, cur: Cursor, s: str) -> None:

@@ -14,7 +14,7 @@ _PUBLIC = (
     "d.deployment_id AS id, d.name, d.service_name AS service, d.version, d.runtime_kind,"
     " d.status, d.desired, d.replicas, d.generation,"
     " coalesce(d.error, d.last_failure) AS last_error, d.config, d.previous_versions,"
-    " d.created_at, d.updated_at,"
+    " d.created_at, d.updated_at, d.autoscaling, d.last_autoscaled,"
     " coalesce((SELECT jsonb_agg(jsonb_build_object("
     "'id', i.instance_id, 'replica', i.replica, 'version', i.version,"
     " 'generation', i.generation, 'health', i.health, 'detail', i.detail,"
@@ -59,7 +59,8 @@ def desired_state(conn: Conn) -> list[dict[str, Any]]:
     runs. Deleted deployments come too while they still have instances to stop."""
     return conn.execute(
         "SELECT d.deployment_id, d.tenant_id, d.name, d.runtime_kind, d.desired, d.replicas,"
-        " d.generation, d.version, d.error IS NOT NULL AS failed,"
+        " d.generation, d.version, d.error IS NOT NULL AS failed, d.autoscaling,"
+        " d.last_autoscaled,"
         " coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.instance_id,"
         " 'replica', i.replica, 'generation', i.generation, 'version', i.version,"
         " 'health', i.health, 'endpoint', i.endpoint))"

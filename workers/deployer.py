@@ -37,6 +37,7 @@ from infra.runtimes.base import InstanceSpec, Observed, Runtime, RuntimeStartErr
 from infra.runtimes.policy import check_runnable
 from infra.settings import RuntimeSettings
 from projections.deployments_queries import desired_state
+from workers.autoscaler import Autoscaler
 from workers.deployer_health import HealthChecker
 
 log = logging.getLogger("mcps.deployer")
@@ -80,6 +81,7 @@ class Reconciler:
         logs: LogShipper | None = None,
         *,
         policy: RuntimeSettings | None = None,
+        autoscaler: Autoscaler | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.deployments = deployments
@@ -87,6 +89,7 @@ class Reconciler:
         self.runtimes = runtimes
         self.health = health
         self.logs = logs
+        self.autoscaler = autoscaler
         self.clock = clock
         self.policy = policy or RuntimeSettings()
         self.tracked: dict[str, Tracked] = {}
@@ -100,6 +103,12 @@ class Reconciler:
 
     def reconcile_once(self) -> PassReport:
         wanted = self._desired()
+        report = PassReport()
+        if self.autoscaler is not None:
+            try:
+                report.actions += self.autoscaler.scale(wanted)
+            except Exception:  # scaling is a refinement; reconciling must go on
+                log.exception("deployer: autoscaler failed")
         self.holder = {}
         observed: list[Observed] = []
         for runtime in self.runtimes.values():
@@ -109,7 +118,6 @@ class Reconciler:
         by_deployment: dict[UUID, list[Observed]] = defaultdict(list)
         for seen in observed:
             by_deployment[seen.deployment_id].append(seen)
-        report = PassReport()
         known = {row["deployment_id"] for row in wanted}
         for deployment_id, orphans in by_deployment.items():
             if deployment_id not in known:  # no deployment (yet) in the read model

@@ -18,6 +18,7 @@ from infra.runtimes.base import Runtime
 from infra.runtimes.process import ProcessRuntime
 from infra.runtimes.remote import RemoteRuntime
 from infra.settings import Settings
+from workers.autoscaler import Autoscaler
 from workers.deployer import Reconciler, leadership, run
 from workers.deployer_health import HealthChecker
 
@@ -46,6 +47,7 @@ def build_reconciler(container: Container) -> Reconciler:
         HealthChecker(allowed_hosts=settings.runtime.allowed_hosts),
         LogShipper(clickhouse_client(settings.clickhouse_url, settings.home)),
         policy=settings.runtime,
+        autoscaler=Autoscaler(container.deployments, container.load_signal, settings.autoscaling),
     )
 
 

@@ -97,6 +97,10 @@ class RouteTable:
     async def route(self, tenant_id: UUID, name: str) -> Route | None:
         return (await self.routes(tenant_id)).get(name)
 
+    def held(self) -> list[Route]:
+        """Every route of every table held now (whether fresh or not); no read."""
+        return [route for entry in self._entries.values() for route in entry.routes.values()]
+
     def instance_ids(self) -> set[str]:
         return {
             instance.id

@@ -26,6 +26,7 @@ from api.gateway.errors import (
     ToolNotFoundError,
 )
 from api.gateway.limits import Limits, rate_headers
+from api.gateway.load import LoadPublisher
 from api.gateway.routing import Route, RouteTable
 from api.gateway.upstreams import LiveTool, Upstream, UpstreamPool, UpstreamUnavailableError
 from domain.billing.application import AlreadyBilledError, CallRecord
@@ -80,6 +81,11 @@ class Gateway:
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
         self.billing = BillingQueue(container.billing)
         self.routes = RouteTable(container.db, settings.cache_seconds, self.pool.retire)
+        #: Calls in flight per deployment, for the autoscaler (made on the serving loop).
+        self.load = LoadPublisher(
+            container.load_signal, self.routes, self.pool, container.settings.autoscaling
+        )
+        self.load.start()
         clickhouse_db = container.settings.clickhouse_database
         self.limits = Limits(
             container.settings,
@@ -89,6 +95,7 @@ class Gateway:
         )
 
     async def close(self) -> None:
+        await self.load.close()
         await self.pool.close()
         await self.limits.close()
 

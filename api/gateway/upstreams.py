@@ -258,6 +258,10 @@ class UpstreamPool:
     async def close(self) -> None:
         await self.retire(set())
 
+    def in_flight(self) -> dict[str, int]:
+        """Calls in flight per instance, for the instances with any (the autoscaler's load)."""
+        return {i: u.outstanding for i, u in self._upstreams.items() if u.outstanding > 0}
+
     def revision(self, instance_id: str) -> int:
         """How often the instance said its lists changed (0 if no session was ever opened)."""
         upstream = self._upstreams.get(instance_id)

@@ -26,6 +26,7 @@ from api.errors import PROBLEMS, status_of
 from api.routes.services import accepted
 from api.schemas import CommandAccepted
 from api.schemas_deployments import (
+    AutoscalingPolicy,
     BatchAction,
     BatchItem,
     BatchResult,
@@ -236,6 +237,41 @@ def scale_deployment(
         slug, name, principal, container, response,
         lambda tenant, n: apps.scale(tenant, n, body.replicas),
     )  # fmt: skip
+
+
+@router.put("/{name}/autoscaling", summary="Autoscale a deployment", response_model=CommandAccepted)
+def set_deployment_autoscaling(
+    body: AutoscalingPolicy,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    response: Response,
+    slug: str = SlugPath,
+    name: str = NamePath,
+) -> CommandAccepted:
+    """Replicas follow the calls in flight within `min_replicas..max_replicas` (up to the
+    plan's limit); replicas outside those bounds are brought within at once."""
+    apps = container.deployments
+    return _command(
+        slug, name, principal, container, response,
+        lambda tenant, n: apps.set_autoscaling(
+            tenant, n, body.min_replicas, body.max_replicas, body.target_in_flight
+        ),
+    )  # fmt: skip
+
+
+@router.delete(
+    "/{name}/autoscaling", summary="Stop autoscaling a deployment", response_model=CommandAccepted
+)
+def clear_deployment_autoscaling(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    response: Response,
+    slug: str = SlugPath,
+    name: str = NamePath,
+) -> CommandAccepted:
+    """Replicas stay where the scaler left them and change only when scaled."""
+    apps = container.deployments
+    return _command(slug, name, principal, container, response, apps.clear_autoscaling)
 
 
 @router.post("/{name}/upgrade", summary="Upgrade a deployment", response_model=CommandAccepted)

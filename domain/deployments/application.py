@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from domain.deployments.autoscaling import check_policy
 from domain.deployments.config import MASK, check_config, seal_secrets, unseal_secrets
 from domain.deployments.deployments import Deployment
 from domain.deployments.errors import (
@@ -17,7 +18,12 @@ from domain.deployments.errors import (
     DeploymentNotFoundError,
     NotDeployableError,
 )
-from domain.deployments.values import Health, check_deployment_name, check_replicas
+from domain.deployments.values import (
+    MAX_REPLICAS,
+    Health,
+    check_deployment_name,
+    check_replicas,
+)
 from domain.marketplace.errors import ServiceNotFoundError
 from domain.marketplace.services import McpService
 from domain.marketplace.values import check_name, parse_version
@@ -141,6 +147,25 @@ class Deployments(BaseApplication):
         deployment.scale(replicas)
         return self._commit(deployment)
 
+    def set_autoscaling(
+        self,
+        tenant: Tenant,
+        name: str,
+        min_replicas: int,
+        max_replicas: int,
+        target_in_flight: float,
+    ) -> CommandResult:
+        policy = check_policy(min_replicas, max_replicas, target_in_flight, tenant.plan)
+        tenant.require_active()
+        deployment = self.deployment(tenant.id, name)
+        deployment.set_autoscaling(policy)
+        return self._commit(deployment)
+
+    def clear_autoscaling(self, tenant: Tenant, name: str) -> CommandResult:
+        deployment = self.deployment(tenant.id, name)
+        deployment.clear_autoscaling()
+        return self._commit(deployment)
+
     def reconfigure(self, tenant: Tenant, name: str, config: dict[str, Any]) -> CommandResult:
         tenant.require_active()
         deployment = self.deployment(tenant.id, name)
@@ -218,6 +243,15 @@ class Deployments(BaseApplication):
     def record_start_failed(self, deployment_id: UUID, replica: int, reason: str) -> CommandResult:
         deployment = self.by_id(deployment_id)
         deployment.instance_start_failed(replica, reason)
+        return self._commit(deployment)
+
+    def autoscale(
+        self, deployment_id: UUID, to_replicas: int, in_flight: float, reason: str
+    ) -> CommandResult:
+        """The scaler's decision, never above the replicas the tenant's plan allows now."""
+        deployment = self.by_id(deployment_id)
+        tenant = self.get(deployment.tenant, Tenant, lambda: DeploymentNotFoundError("gone"))
+        deployment.autoscale(to_replicas, in_flight, reason, ceiling=MAX_REPLICAS[tenant.plan])
         return self._commit(deployment)
 
     def record_health(

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.deployments.autoscaling import Policy
 from domain.deployments.errors import DeploymentStateError
 from domain.deployments.values import Desired, Health, Status, derive_status
 from domain.shared.aggregate import BaseAggregate, deterministic_id
@@ -52,6 +53,22 @@ class Deployment(BaseAggregate):
 
     class Reconfigured(BaseAggregate.Event):
         config: dict[str, Any]
+
+    class AutoscalingSet(BaseAggregate.Event):
+        min_replicas: int
+        max_replicas: int
+        target_in_flight: float
+
+    class AutoscalingCleared(BaseAggregate.Event):
+        pass
+
+    class Autoscaled(BaseAggregate.Event):
+        """The scaler's decision: the replicas the load asked for (see `autoscaling.decide`)."""
+
+        from_replicas: int
+        to_replicas: int
+        in_flight: float
+        reason: str
 
     class Upgraded(BaseAggregate.Event):
         from_version: str
@@ -154,6 +171,7 @@ class Deployment(BaseAggregate):
         self.crashes = 0
         self.error: str | None = None
         self.ever_healthy = False
+        self.autoscaling: Policy | None = None
 
     # --- queries on state -------------------------------------------------------------------
 
@@ -227,6 +245,62 @@ class Deployment(BaseAggregate):
     @event(Scaled)
     def _scale(self, replicas: int, reason: str) -> None:
         self.replicas = replicas
+
+    def set_autoscaling(self, policy: Policy) -> None:
+        """Replicas follow the load within the policy's bounds from now on; replicas outside
+        them are brought within at once."""
+        self.require_live()
+        if policy != self.autoscaling:
+            self._set_autoscaling(
+                min_replicas=policy.min_replicas,
+                max_replicas=policy.max_replicas,
+                target_in_flight=policy.target_in_flight,
+            )
+        self.scale(policy.clamp(self.replicas), reason="autoscaling bounds")
+
+    @event(AutoscalingSet)
+    def _set_autoscaling(
+        self, min_replicas: int, max_replicas: int, target_in_flight: float
+    ) -> None:
+        self.autoscaling = Policy(min_replicas, max_replicas, target_in_flight)
+
+    def clear_autoscaling(self) -> None:
+        """Replicas stay where the scaler left them, and change only when asked."""
+        self.require_live()
+        if self.autoscaling is not None:
+            self._clear_autoscaling()
+
+    @event(AutoscalingCleared)
+    def _clear_autoscaling(self) -> None:
+        self.autoscaling = None
+
+    def autoscale(
+        self, to_replicas: int, in_flight: float, reason: str, ceiling: int | None = None
+    ) -> None:
+        """Record the scaler's decision, kept within the policy's bounds (it may have been
+        changed since the scaler read it) and under `ceiling` (the plan's limit now);
+        nothing while the deployment does not run."""
+        self.require_live()
+        if self.autoscaling is None:
+            raise DeploymentStateError("autoscaling is off for this deployment")
+        if self.desired is not Desired.RUNNING or self.error is not None:
+            return
+        to_replicas = self.autoscaling.clamp(to_replicas)
+        if ceiling is not None:
+            to_replicas = min(to_replicas, ceiling)
+        if to_replicas != self.replicas:
+            self._autoscaled(
+                from_replicas=self.replicas,
+                to_replicas=to_replicas,
+                in_flight=round(float(in_flight), 3),
+                reason=reason,
+            )
+
+    @event(Autoscaled)
+    def _autoscaled(
+        self, from_replicas: int, to_replicas: int, in_flight: float, reason: str
+    ) -> None:
+        self.replicas = to_replicas
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.require_live()

@@ -33,6 +33,12 @@ class ReplicaLimitError(InvalidInputError):
     code = "deployment.replica_limit"
 
 
+class InvalidAutoscalingError(InvalidInputError):
+    """An autoscaling policy out of shape: min above max, a target not above 0, …"""
+
+    code = "deployment.invalid_autoscaling"
+
+
 class NotDeployableError(ConflictError):
     """The service or version is not published, or the version is yanked."""
 

@@ -154,6 +154,31 @@ export interface DeploymentsPaths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{slug}/deployments/{name}/autoscaling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Autoscale a deployment
+         * @description Replicas follow the calls in flight within `min_replicas..max_replicas` (up to the
+         *     plan's limit); replicas outside those bounds are brought within at once.
+         */
+        put: operations["deployments-set_deployment_autoscaling"];
+        post?: never;
+        /**
+         * Stop autoscaling a deployment
+         * @description Replicas stay where the scaler left them and change only when scaled.
+         */
+        delete: operations["deployments-clear_deployment_autoscaling"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants/{slug}/deployments/{name}/upgrade": {
         parameters: {
             query?: never;

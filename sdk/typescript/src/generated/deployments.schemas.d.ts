@@ -2,6 +2,53 @@
 import type { components } from '../schema'
 
 export interface DeploymentsSchemas {
+    /**
+     * AutoscalingDecision
+     * @description The scaler's last decision.
+     */
+    AutoscalingDecision: {
+        /** From Replicas */
+        from_replicas: number;
+        /** To Replicas */
+        to_replicas: number;
+        /**
+         * In Flight
+         * @description Average calls in flight over every API process
+         */
+        in_flight: number;
+        /**
+         * Reason
+         * @enum {string}
+         */
+        reason: "out-of-bounds" | "load-rose" | "load-fell";
+        /**
+         * At
+         * Format: date-time
+         */
+        at: string;
+    };
+    /**
+     * AutoscalingPolicy
+     * @description Replicas follow the calls in flight: `ceil(in_flight / target_in_flight)`, within
+     *     `min_replicas..max_replicas`; up at once, down only after the load stayed low a while.
+     */
+    AutoscalingPolicy: {
+        /**
+         * Min Replicas
+         * @description At least 1
+         */
+        min_replicas: number;
+        /**
+         * Max Replicas
+         * @description At least `min_replicas`, up to the plan's limit
+         */
+        max_replicas: number;
+        /**
+         * Target In Flight
+         * @description Calls in flight one replica should carry on average
+         */
+        target_in_flight: number;
+    };
     /** BatchAction */
     BatchAction: {
         /**
@@ -133,6 +180,10 @@ export interface DeploymentsSchemas {
          * @description What `rollback` returns to, newest last
          */
         previous_versions: string[];
+        /** @description Null when autoscaling is off */
+        autoscaling: components["schemas"]["AutoscalingPolicy"] | null;
+        /** @description The scaler's last decision, if it made one */
+        last_autoscaled: components["schemas"]["AutoscalingDecision"] | null;
         /** Instances */
         instances: components["schemas"]["InstancePublic"][];
         /**

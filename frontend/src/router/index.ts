@@ -39,6 +39,24 @@ const tenantRoutes: RouteRecordRaw[] = [
     meta: { minRole: 'viewer', title: 'nav.dashboard' },
   },
   {
+    path: 'deployments',
+    name: 'deployments.list',
+    component: () => import('@/views/deployments/DeploymentListView.vue'),
+    meta: { minRole: 'viewer', title: 'nav.deployments' },
+  },
+  {
+    path: 'deployments/:name',
+    name: 'deployments.detail',
+    component: () => import('@/views/deployments/DeploymentDetailView.vue'),
+    meta: { minRole: 'viewer', title: 'deployments.detailTitle' },
+  },
+  {
+    path: 'usage',
+    name: 'usage',
+    component: () => import('@/views/usage/UsageView.vue'),
+    meta: { minRole: 'viewer', title: 'nav.usage' },
+  },
+  {
     path: 'tokens',
     name: 'tokens.list',
     component: () => import('@/views/tokens/TokenListView.vue'),

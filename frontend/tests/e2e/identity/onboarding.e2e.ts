@@ -91,7 +91,7 @@ describe('onboarding in the browser', () => {
     await page.locator('[data-testid=getting-started]').waitFor()
   })
 
-  it('greets a new person with what to do next and honest placeholders', async () => {
+  it('greets a new person with what to do next and a workspace at a glance', async () => {
     const steps = await page
       .locator('[data-testid=getting-started] li')
       .evaluateAll((items) => items.map((item) => [item.getAttribute('data-step'), item.getAttribute('data-done')]))
@@ -100,12 +100,13 @@ describe('onboarding in the browser', () => {
       ['team', 'false'],
       ['invite', 'false'],
       ['token', 'false'],
+      ['deploy', 'false'],
     ])
-    for (const card of ['deployments', 'calls', 'spend']) {
-      const text = (await page.locator(`[data-testid=coming-${card}]`).textContent()) ?? ''
-      expect(text).toContain('即将推出')
-      expect(text).not.toMatch(/\d/) // no made-up figures
-    }
+    // Nothing deployed or called yet: the cards say so, with no made-up figures.
+    await page.locator('[data-testid=glance-marketplace]').waitFor()
+    expect(await page.locator('[data-testid=glance-calls-today]').textContent()).toContain('0')
+    expect(await page.locator('[data-testid=glance-errors-today]').textContent()).toContain('0')
+    expect(await page.locator('[data-testid=glance-spend-amount]').count()).toBe(0)
     await page.locator('[data-testid=chart] canvas').waitFor()
     await screenshot(page, 'dashboard-new-user')
   })

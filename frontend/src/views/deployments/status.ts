@@ -1,0 +1,73 @@
+/**
+ * How a deployment's status reads, and how soon to look again: while anything is on its way
+ * somewhere (pending, starting, stopping, rolling), the pages ask every couple of seconds;
+ * once everything has settled, rarely. (The API has no status stream: a page polls.)
+ */
+import type { Deployment, DeploymentInstance, DeploymentStatus } from '@mcps/sdk'
+
+export const STATUSES: DeploymentStatus[] = ['running', 'pending', 'degraded', 'stopped', 'failed']
+
+/** Naive UI tag types per status and per instance health. */
+export const STATUS_TYPE = {
+  running: 'success',
+  pending: 'info',
+  degraded: 'warning',
+  stopped: 'default',
+  failed: 'error',
+} as const satisfies Record<DeploymentStatus, string>
+
+export const HEALTH_TYPE = {
+  healthy: 'success',
+  starting: 'info',
+  unhealthy: 'error',
+} as const satisfies Record<DeploymentInstance['health'], string>
+
+export const FAST_POLL_MS = 2_000
+export const SLOW_POLL_MS = 5_000
+
+/** Whether the deployment is where it was asked to be, with nothing still moving. */
+export function isSettled(deployment: Deployment): boolean {
+  if (deployment.status === 'failed') return true
+  if (deployment.desired === 'stopped') return deployment.status === 'stopped' && deployment.instances.length === 0
+  return (
+    deployment.status === 'running' &&
+    deployment.ready_replicas === deployment.replicas &&
+    deployment.instances.length === deployment.replicas &&
+    deployment.instances.every((instance) => instance.generation === deployment.generation)
+  )
+}
+
+/** The next poll's delay for a set of deployments. */
+export function pollDelay(deployments: Deployment[] | null | undefined): number {
+  if (!deployments) return FAST_POLL_MS
+  return deployments.every(isSettled) ? SLOW_POLL_MS : FAST_POLL_MS
+}
+
+/** Deployments per status, every status present (zero when none). */
+export function countByStatus(deployments: Deployment[]): Record<DeploymentStatus, number> {
+  const counts = Object.fromEntries(STATUSES.map((status) => [status, 0])) as Record<DeploymentStatus, number>
+  for (const deployment of deployments) counts[deployment.status] += 1
+  return counts
+}
+
+/** The secret placeholder the API puts where a secret's value would be. */
+export const SECRET_MASK = '********'
+
+/** A config value as text, secrets never shown (the API masks them; so does this). */
+export function configText(value: unknown): { text: string; secret: boolean } {
+  if (value === SECRET_MASK) return { text: '••••••••', secret: true }
+  if (typeof value === 'string') return { text: value, secret: false }
+  return { text: JSON.stringify(value), secret: false }
+}
+
+/** `1d 2h`, `3h 4m`, `5m 6s`, `7s`: an instance's uptime. */
+export function uptime(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  const d = Math.floor(s / 86_400)
+  const h = Math.floor((s % 86_400) / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  if (d) return `${d}d ${h}h`
+  if (h) return `${h}h ${m}m`
+  if (m) return `${m}m ${s % 60}s`
+  return `${s}s`
+}

@@ -1,9 +1,10 @@
 """Health of running instances, over MCP: `initialize` once, then `ping` on an interval.
 
 One asyncio loop in a thread of its own keeps one MCP session per instance (never a new
-session per probe). A starting instance is probed often, so it is known healthy within a
-fraction of a second of answering; a healthy one every `interval`. The deployer reads the
-latest verdicts each pass (`verdict`) and records only transitions.
+session per probe), with the lean client the gateway uses (`infra.mcp.wire`): a probe is one
+small HTTP request, not the SDK's machinery. A starting instance is probed often, so it is
+known healthy within a fraction of a second of answering; a healthy one every `interval`.
+The deployer reads the latest verdicts each pass (`verdict`) and records only transitions.
 
 A remote endpoint is connected to at the address the SSRF check approved (`pinned_url`), so
 a name that re-resolves to an internal address between checks gets nowhere.
@@ -15,12 +16,10 @@ import asyncio
 import logging
 import threading
 import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from mcp import ClientSession
-
-from infra.mcp.connect import Target, open_session
+from infra.mcp.connect import Target
+from infra.mcp.wire import WireSession, open_wire_session
 
 log = logging.getLogger("mcps.deployer.health")
 
@@ -83,26 +82,29 @@ class HealthChecker:
 
     async def _probe(self, instance_id: str, target: Target) -> None:
         while True:
+            session: WireSession | None = None
             try:
-                async with AsyncExitStack() as stack:
-                    session = await self._connect(stack, target)
-                    while True:
-                        self._verdicts[instance_id] = Verdict(True, "", time.time())
-                        await asyncio.sleep(self.interval)
-                        async with asyncio.timeout(PROBE_TIMEOUT_S):
-                            await session.send_ping()
+                session = await open_wire_session(
+                    target,
+                    allowed_hosts=self.allowed_hosts,
+                    timeout=PROBE_TIMEOUT_S,
+                    max_connections=2,
+                )
+                while True:
+                    self._verdicts[instance_id] = Verdict(True, "", time.time())
+                    await asyncio.sleep(self.interval)
+                    async with asyncio.timeout(PROBE_TIMEOUT_S):
+                        await session.request("ping")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # whatever broke, the instance did not answer
                 detail = _describe(error)
                 self._verdicts[instance_id] = Verdict(False, detail, time.time())
                 log.debug("instance %s: %s", instance_id, detail)
+            finally:
+                if session is not None:
+                    await session.close()
             await asyncio.sleep(self.starting_interval)
-
-    async def _connect(self, stack: AsyncExitStack, target: Target) -> ClientSession:
-        return await open_session(
-            stack, target, allowed_hosts=self.allowed_hosts, timeout=PROBE_TIMEOUT_S
-        )
 
 
 def _describe(error: BaseException) -> str:

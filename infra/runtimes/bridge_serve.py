@@ -115,10 +115,10 @@ async def serve(
                 return None, f"did not answer initialize within {INITIALIZE_TIMEOUT_S:.0f} s"
             return None, f"initialize failed: {error}"
         log("system", "info", f"ready: {init.server_info.name} {init.server_info.version}")
-        # Answers as plain JSON: no stream per request for its clients to parse (list
-        # changes still reach them on their GET streams).
+        # Answers on an event stream per request, not as plain JSON (cheaper): a request's
+        # progress and log notifications travel on its stream, and plain JSON drops them.
         manager = StreamableHTTPSessionManager(
-            ProxyServer(session, init, listeners), security_settings=LOOPBACK, json_response=True
+            ProxyServer(session, init, listeners), security_settings=LOOPBACK
         )
         async with manager.run():
             gate.open(manager.handle_request)

@@ -157,6 +157,10 @@ export type DeploymentListParams = Omit<
   NonNullable<operations['deployments-list_deployments']['parameters']['query']>,
   'wait_for'
 >
+/** `client.deployments.autoscale` input: replicas follow the calls in flight within bounds. */
+export type DeploymentAutoscalingParams = Schemas['AutoscalingPolicy']
+/** The scaler's last decision on a deployment. */
+export type DeploymentAutoscalingDecision = Schemas['AutoscalingDecision']
 /** `client.deployments.batch` input: one action on many deployments. */
 export type DeploymentBatchAction = Schemas['BatchAction']
 /** One result per name of a batch, in order. */

@@ -47,6 +47,15 @@ describe.skipIf(!live)('client.deployments', () => {
     await client.deployments.scale(slug, 'clock', { replicas: 2 })
     await eventually(client, slug, 'clock', (d) => d.replicas === 2 && healthy(d))
 
+    await expect(
+      client.deployments.autoscale(slug, 'clock', { min_replicas: 3, max_replicas: 2, target_in_flight: 1 }),
+    ).rejects.toMatchObject({ code: 'deployment.invalid_autoscaling', field: 'min_replicas' })
+    await client.deployments.autoscale(slug, 'clock', { min_replicas: 1, max_replicas: 2, target_in_flight: 4 })
+    const autoscaled = await client.deployments.retrieve(slug, 'clock')
+    expect(autoscaled.autoscaling).toEqual({ min_replicas: 1, max_replicas: 2, target_in_flight: 4 })
+    await client.deployments.stopAutoscaling(slug, 'clock')
+    expect((await client.deployments.retrieve(slug, 'clock')).autoscaling).toBeNull()
+
     await client.deployments.stop(slug, 'clock')
     const stopped = await eventually(client, slug, 'clock', (d) => d.status === 'stopped' && d.instances.length === 0)
     expect(stopped.desired).toBe('stopped')

@@ -6,6 +6,7 @@ import type {
   CommandAccepted,
   CommandOptions,
   Deployment,
+  DeploymentAutoscalingParams,
   DeploymentBatchAction,
   DeploymentBatchResult,
   DeploymentCreateParams,
@@ -122,6 +123,36 @@ export class Deployments extends APIResource {
       this.client._http.POST('/api/v1/tenants/{slug}/deployments/{name}/scale', {
         params: { path: { slug, name } },
         body: params,
+        signal: options?.signal,
+      }),
+    )
+  }
+
+  /**
+   * Let replicas follow the calls in flight: `ceil(in_flight / target_in_flight)` within
+   * `min_replicas..max_replicas` (up to the plan's limit), up at once, down once the load has
+   * stayed low a while. Replicas outside the bounds are brought within at once.
+   */
+  async autoscale(
+    slug: string,
+    name: string,
+    params: DeploymentAutoscalingParams,
+    options?: CommandOptions,
+  ): Promise<CommandAccepted> {
+    return this.#command(
+      this.client._http.PUT('/api/v1/tenants/{slug}/deployments/{name}/autoscaling', {
+        params: { path: { slug, name } },
+        body: params,
+        signal: options?.signal,
+      }),
+    )
+  }
+
+  /** Stop autoscaling: replicas stay where the scaler left them. */
+  async stopAutoscaling(slug: string, name: string, options?: CommandOptions): Promise<CommandAccepted> {
+    return this.#command(
+      this.client._http.DELETE('/api/v1/tenants/{slug}/deployments/{name}/autoscaling', {
+        params: { path: { slug, name } },
         signal: options?.signal,
       }),
     )

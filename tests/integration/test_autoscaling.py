@@ -85,15 +85,19 @@ class World:
         ]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["redis", "in-process"])
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[World]:
     """A PRO team (a fresh slug: Redis outlives the database) with the toy published, the
-    deployer in a thread, and the API in-process; all on Redis."""
+    deployer in a thread, and the API in-process; the signal in Redis, or in-process as in
+    the embedded `up` mode (the deployer and the API share the container's)."""
     home = tmp_path_factory.mktemp("autoscaling")
     policy = RuntimeSettings(commands=[sys.executable], allowed_hosts=["127.0.0.1"])
+    redis_url = require_env("REDIS_URL") if request.param == "redis" else None
     with throwaway_database() as url:
         settings = make_settings(url, home, runtime=policy, autoscaling=TIMING).model_copy(
-            update={"redis_url": require_env("REDIS_URL")}
+            update={"redis_url": redis_url}
         )
         with running_container(settings) as container:
             tenancy = container.tenancy
@@ -259,16 +263,18 @@ def test_calls_in_flight_scale_up_at_once_and_back_down_after_the_window(world: 
     ended, ended_wall = time.monotonic(), time.time()
     wait_for("back to 1", lambda: _healthy(world, "toy-load", 1), 30)
     down_at = time.monotonic() - ended
+    # Down to 1, in one step or two: a publication that caught the calls ending averages
+    # somewhere between (e.g. 1.4 in flight asks for 2), and the window keeps the most it saw.
     down = world.autoscaled(deployment_id)[len(ups) :]
-    assert [(d["from_replicas"], d["to_replicas"], d["reason"]) for d in down] == [
-        (3, 1, "load-fell")
-    ]
+    steps = [(d["from_replicas"], d["to_replicas"], d["reason"]) for d in down]
+    assert steps in ([(3, 1, "load-fell")], [(3, 2, "load-fell"), (2, 1, "load-fell")]), steps
     # not before the load had stayed low for the whole window
     assert down_at >= WINDOW_S, down_at
     view = world.deploy.view("toy-load")
     assert view is not None and view["last_autoscaled"]["to_replicas"] == 1
+    kind = type(world.deploy.container.load_signal).__name__
     print(
-        f"\nautoscaling: load -> decided {ups[0]['at'] - started_wall:.2f} s"
+        f"\nautoscaling ({kind}): load -> decided {ups[0]['at'] - started_wall:.2f} s"
         f" (to {[u['to_replicas'] for u in ups]}, in flight {[u['in_flight'] for u in ups]}),"
         f" 3 wanted in the read model {wanted_at:.2f} s, 3 healthy {healthy_at:.2f} s;"
         f" calls ended -> decided {down[0]['at'] - ended_wall:.2f} s,"
@@ -350,10 +356,11 @@ def api_processes(world: World, count: int) -> Iterator[list[ApiProcess]]:
 
 
 def test_two_api_processes_are_summed_and_a_dead_ones_calls_stop_counting(world: World) -> None:
+    signal_in = world.deploy.container.load_signal
+    if not isinstance(signal_in, RedisLoadSignal):
+        pytest.skip("several API processes share the signal through Redis only")
     deployment_id = _deployed(world, "toy-two")
     assert _set_policy(world, "toy-two").status_code == 200
-    signal_in = world.deploy.container.load_signal
-    assert isinstance(signal_in, RedisLoadSignal)
     with api_processes(world, 2) as (first, second):
         # two calls on one, one on the other: only their sum asks for three replicas
         _hold(first.url, world.calls, "toy-two", seconds=30.0, count=2)

@@ -39,6 +39,8 @@ check_missing() {  # sets pkgs (Debian packages to install) and need_libs
   { command -v redis-server && command -v redis-cli; } >/dev/null || pkgs+=(redis-server)
   command -v python3 >/dev/null || pkgs+=(python3)   # start.sh uses it to pick free ports
   [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)     # the web app's Playwright tests drive it
+  # A CJK font, or the zh-CN screenshots (the default language) show boxes (~5 MB).
+  [[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] || pkgs+=(fonts-wqy-microhei)
   # Rootful podman needs no uidmap, slirp4netns or fuse-overlayfs (recommends, not installed);
   # its dependencies bring conmon, the CNI plugins and iptables.
   command -v podman >/dev/null || pkgs+=(podman)

@@ -77,6 +77,8 @@ def test_browser_flows(web_app: tuple[str, Path]) -> None:
         mail_dir=mail_dir,
         timeout=1100,
     )
+    # The whole run, for when the tail below is not enough to see what failed first.
+    (ARTIFACTS / "web-e2e.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-4000:]
     table = summarize_timings()
     (ARTIFACTS / "web-timings.md").write_text(

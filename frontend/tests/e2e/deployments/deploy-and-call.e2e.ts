@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openBrowser, pageTimings, saveTimings, screenshot, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
-const person = { username: 'margaret', email: 'margaret@example.com' }
+const person = { username: 'katherine', email: 'katherine@example.com' }
 const team = { name: 'Apollo Guidance', slug: 'apollo-guidance' }
 const deployment = 'clock'
 /** The deployer starts `mcp-server-time` (installed once into the package store) and checks it. */
@@ -294,8 +294,19 @@ describe('deploy a server and call it, in the browser', () => {
       undefined,
       { timeout: HEALTHY_WITHIN_MS },
     )
-    await page.locator('[data-instance] td:nth-child(2)', { hasText: '1.1.0' }).waitFor({ timeout: HEALTHY_WITHIN_MS })
-    await page.locator('[data-testid=instance-health][data-health=healthy]').waitFor({ timeout: HEALTHY_WITHIN_MS })
+    // Rolling: the new instance is healthy before the old one goes, then only it is left.
+    await page.waitForFunction(
+      () => {
+        const rows = [...document.querySelectorAll('[data-instance]')]
+        return (
+          rows.length === 1 &&
+          rows[0]?.querySelector('td:nth-child(2)')?.textContent?.includes('1.1.0') &&
+          rows[0]?.querySelector('[data-testid=instance-health]')?.getAttribute('data-health') === 'healthy'
+        )
+      },
+      undefined,
+      { timeout: HEALTHY_WITHIN_MS },
+    )
     await screenshot(page, 'deployment-upgraded')
 
     expect(await page.locator('[data-testid=rollback]').textContent()).toContain('1.0.0')
@@ -306,7 +317,14 @@ describe('deploy a server and call it, in the browser', () => {
       undefined,
       { timeout: HEALTHY_WITHIN_MS },
     )
-    await page.locator('[data-instance] td:nth-child(2)', { hasText: '1.0.0' }).waitFor({ timeout: HEALTHY_WITHIN_MS })
+    await page.waitForFunction(
+      () => {
+        const rows = [...document.querySelectorAll('[data-instance]')]
+        return rows.length === 1 && rows[0]?.querySelector('td:nth-child(2)')?.textContent?.includes('1.0.0')
+      },
+      undefined,
+      { timeout: HEALTHY_WITHIN_MS },
+    )
 
     // Scale to two replicas; the plan's limit (two on the free plan) refuses three.
     await page.click('[data-testid=action-scale]')

@@ -224,12 +224,17 @@ export class McpsClient {
     return this.session.load()?.accessToken ?? this.#apiKey
   }
 
+  /**
+   * Whether a 401 calls for a refresh: the call carried a session's access token. When a
+   * concurrent call has refreshed the session since this one was sent, `#refresh` sees the
+   * newer token and this call is simply retried with it.
+   */
   #mayRefresh(request: Request, credential: string | null): boolean {
     const session = this.session.load()
     return (
       credential !== null &&
+      credential !== this.#apiKey &&
       session !== null &&
-      credential === session.accessToken &&
       !SESSIONLESS.test(new URL(request.url).pathname)
     )
   }

@@ -368,6 +368,21 @@ describe('deploy a server and call it, in the browser', () => {
     // Deployment events read as words, in the reader's language.
     expect(await page.locator('[data-event-type="deployments.Deployment.Requested"]').first().textContent()).toContain('已请求部署')
     await screenshot(page, 'audit-deployments')
+  })
+
+  it('navigates between the pages with their data on screen fast, and logged no errors', async () => {
+    for (let round = 0; round < 5; round++) {
+      await nav('deployments.list', `[data-deployment="${deployment}"] [data-testid=deployment-status]`)
+      await page.click(`[data-testid=open-${deployment}]`)
+      await page.locator('[data-testid=instance-health]').first().waitFor()
+      await nav('usage', '[data-testid=usage-total-calls]')
+      await nav('dashboard.home', '[data-testid=glance-calls-today]')
+    }
+    await page.waitForTimeout(100)
+    const timings = (await pageTimings(page)).filter((timing) => !timing.initial)
+    for (const name of ['deployments.list', 'deployments.detail', 'usage', 'dashboard.home']) {
+      expect(timings.filter((timing) => timing.name === name).length, name).toBeGreaterThanOrEqual(5)
+    }
     expect(browser.errors).toEqual([])
   })
 })

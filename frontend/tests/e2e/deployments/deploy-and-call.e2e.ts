@@ -300,7 +300,7 @@ describe('deploy a server and call it, in the browser', () => {
         const rows = [...document.querySelectorAll('[data-instance]')]
         return (
           rows.length === 1 &&
-          rows[0]?.querySelector('td:nth-child(2)')?.textContent?.includes('1.1.0') &&
+          rows[0]?.querySelector('[data-testid=instance-version]')?.textContent?.includes('1.1.0') &&
           rows[0]?.querySelector('[data-testid=instance-health]')?.getAttribute('data-health') === 'healthy'
         )
       },
@@ -320,7 +320,7 @@ describe('deploy a server and call it, in the browser', () => {
     await page.waitForFunction(
       () => {
         const rows = [...document.querySelectorAll('[data-instance]')]
-        return rows.length === 1 && rows[0]?.querySelector('td:nth-child(2)')?.textContent?.includes('1.0.0')
+        return rows.length === 1 && rows[0]?.querySelector('[data-testid=instance-version]')?.textContent?.includes('1.0.0')
       },
       undefined,
       { timeout: HEALTHY_WITHIN_MS },
@@ -417,6 +417,8 @@ describe('the deployment pages in English, dark, and on a phone', () => {
     await p.goto(`/t/${team.slug}/deployments/${deployment}`)
     await p.locator('[data-testid=instance-health]').first().waitFor()
     expect(await fitsWidth()).toBe(true)
+    const health = await p.locator('[data-testid=instance-health]').first().boundingBox()
+    expect((health?.x ?? 999) + (health?.width ?? 0)).toBeLessThanOrEqual(390) // on screen, not scrolled away
     await screenshot(p, 'deployment-detail-phone-dark')
 
     await p.goto(`/t/${team.slug}/deployments/${deployment}?tab=console`)

@@ -166,11 +166,22 @@ return value
 """
 
 
+#: Redis connections per process, and how long a call waits for one when all are busy.
+POOL_SIZE = 64
+POOL_WAIT_S = 5.0
+
+
 class RedisRateLimiter:
     """Limits shared by every process that uses the same Redis."""
 
     def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url)
+        # A blocking pool: past `POOL_SIZE` calls in flight the next one waits for a
+        # connection. redis-py's default pool raises at once instead (MaxConnectionsError at
+        # 100), which turned a burst of calls into server errors.
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
+        )
+        self._redis = redis.Redis(connection_pool=pool)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._count = self._redis.register_script(_COUNT)
 

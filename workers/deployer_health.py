@@ -69,12 +69,16 @@ class HealthChecker:
     # --- on the loop --------------------------------------------------------------------------
 
     async def _watch(self, targets: dict[str, Target]) -> None:
+        dropped = []
         for instance_id in list(self._tasks):
             target, task = self._tasks[instance_id]
             if targets.get(instance_id) != target:
                 task.cancel()
+                dropped.append(task)
                 del self._tasks[instance_id]
                 self._verdicts.pop(instance_id, None)
+        # Let them close their sessions before anything else (the loop may stop next).
+        await asyncio.gather(*dropped, return_exceptions=True)
         for instance_id, target in targets.items():
             if instance_id not in self._tasks:
                 task = self._loop.create_task(self._probe(instance_id, target))

@@ -1,8 +1,9 @@
 """Billing calls from the event loop in batches: group commit without a thread per call.
 
-Each finished call waits on a future while its record queues; one drain task hands the whole
-queue to a worker thread, which appends every `Call.Billed` in one store transaction
-(`Billing.bill_many`), and wakes each caller with its own outcome. Calls that finish while a
+Each finished call builds its `Call.Billed` in its own context (the event takes the caller's
+tenant, actor and request ids from it) and waits on a future while it queues; one drain task
+hands the whole queue to a worker thread, which appends them in one store transaction
+(`Billing.save_billed`), and wakes each caller with its own outcome. Calls that finish while a
 batch commits form the next one, so under load a transaction carries many calls, and an idle
 gateway still bills a lone call at once.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from domain.billing.application import Billing, CallRecord
+from domain.billing.calls import Call
 
 #: At most this many calls in one transaction.
 MAX_BATCH = 512
@@ -23,7 +25,7 @@ MAX_BATCH = 512
 class BillingQueue:
     def __init__(self, billing: Billing) -> None:
         self.billing = billing
-        self._queued: list[tuple[CallRecord, asyncio.Future[int]]] = []
+        self._queued: list[tuple[Call, asyncio.Future[int]]] = []
         self._drain: asyncio.Task[None] | None = None
         self.batches = 0
 
@@ -31,20 +33,20 @@ class BillingQueue:
         """The call's log position once its `Call.Billed` is durable; `AlreadyBilledError` when
         its id was billed first (a repeated idempotency key)."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queued.append((record, done))
+        self._queued.append((self.billing.billed_call(record), done))
         if self._drain is None:
             self._drain = asyncio.create_task(self._run())
         # Shielded: a caller that goes away does not take its record out of a batch in flight.
         return await asyncio.shield(done)
 
     async def _run(self) -> None:
-        batch: list[tuple[CallRecord, asyncio.Future[int]]] = []
+        batch: list[tuple[Call, asyncio.Future[int]]] = []
         try:
             while self._queued:
                 batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
                 try:
                     outcomes: list[Any] = await run_in_threadpool(
-                        self.billing.bill_many, [record for record, _ in batch]
+                        self.billing.save_billed, [call for call, _ in batch]
                     )
                 except Exception as failure:  # the store refused the batch: each caller hears
                     outcomes = [failure] * len(batch)

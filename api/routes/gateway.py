@@ -9,13 +9,14 @@ refused before it was sent (auth, limits, unknown tool, invalid params) is probl
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import PROBLEMS, problem_body, status_of
+from api.errors import PROBLEM_BASE, PROBLEMS, problem_body, status_of
 from api.gateway.callers import EXECUTE, READ, Caller
 from api.gateway.http import GatewayDep, json_response
 from api.gateway.service import CallOutcome
@@ -36,6 +37,15 @@ from domain.billing.pricing import CallStatus
 from domain.shared.context import request_id_var
 from domain.shared.errors import DomainError
 from projections.usage_queries import history
+
+log = logging.getLogger("mcps.gateway")
+INTERNAL_PROBLEM = {
+    "type": PROBLEM_BASE + "internal",
+    "title": "Internal Server Error",
+    "status": 500,
+    "detail": "something went wrong on our side; it was logged",
+    "code": "internal",
+}
 
 router = APIRouter(prefix="/api/v1/mcp", tags=["gateway"], responses=PROBLEMS)
 
@@ -217,8 +227,9 @@ async def call_batch(gateway: GatewayDep, caller: CallerDep, body: BatchCalls) -
             results.append(
                 {"name": call.name, "status": status, "problem": problem_body(status, outcome)}
             )
-        else:
-            raise outcome
+        else:  # a fault of ours in one call: that call's answer, not the whole batch's
+            log.error("batch call to %s failed", call.name, exc_info=outcome)
+            results.append({"name": call.name, "status": 500, "problem": INTERNAL_PROBLEM})
     return json_response({"results": results})
 
 

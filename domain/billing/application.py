@@ -66,27 +66,27 @@ class Billing(BaseApplication):
 
         Raises `AlreadyBilledError` when the call id is taken (a repeated idempotency key).
         """
-        try:
-            recordings = self.save(self._billed(record))
-        except IntegrityError:
-            raise AlreadyBilledError(str(record.call_id)) from None
-        return recordings[-1].notification.id
+        outcome = self.save_billed([self.billed_call(record)])[0]
+        if isinstance(outcome, AlreadyBilledError):
+            raise outcome
+        return outcome
 
-    def bill_many(self, records: list[CallRecord]) -> list[int | AlreadyBilledError]:
+    def save_billed(self, calls: list[Call]) -> list[int | AlreadyBilledError]:
         """Append every call's `Billed` event in one transaction; for each, its log position
         once durable or `AlreadyBilledError`. When one id is taken the batch is retried one
         call at a time, so only the repeated ones fail."""
         try:
-            recordings = self.save(*(self._billed(record) for record in records))
+            recordings = self.save(*calls)
         except IntegrityError:
-            outcomes: list[int | AlreadyBilledError] = []
-            for record in records:
-                try:
-                    outcomes.append(self.bill(record))
-                except AlreadyBilledError as taken:
-                    outcomes.append(taken)
-            return outcomes
+            if len(calls) == 1:
+                return [AlreadyBilledError(str(calls[0].id))]
+            return [outcome for call in calls for outcome in self.save_billed([call])]
         return [recording.notification.id for recording in recordings]
+
+    def billed_call(self, record: CallRecord) -> Call:
+        """The call as an aggregate, ready to save. Its event takes the tenant, actor and
+        request ids of the context it is made in: make it in the caller's."""
+        return self._billed(record)
 
     def _billed(self, record: CallRecord) -> Call:
         charge = record.charge

@@ -201,13 +201,6 @@ def test_ten_thousand_calls_bill_once_through_a_sink_kill_and_a_replay(stack: St
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/gateway/billing_queue.py:36 starts the drain task from the first queued"
-    " caller (asyncio.create_task copies that caller's context) and bills the whole batch"
-    " there (Billing.bill_many, line 46), so every Call.Billed in a batch takes tenant_id and"
-    " actor from that caller's contextvars (domain/shared/aggregate.py:34), not its own",
-)
 def test_concurrent_calls_of_two_teams_are_billed_each_to_its_own(
     stack: Stack, pair: list[Team]
 ) -> None:
@@ -237,12 +230,6 @@ def test_concurrent_calls_of_two_teams_are_billed_each_to_its_own(
         assert _sum(mine) == (4 * BATCH, (4 * BATCH - FREE_CALLS) * PAID_PRICE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/ratelimit.py RedisRateLimiter uses redis.asyncio's default pool (100"
-    " connections, MaxConnectionsError when exhausted instead of waiting): more than 100"
-    " calls admitted at once in one API process make the batch answer 500",
-)
 def test_concurrent_batches_beyond_the_redis_pool_are_answered_per_call(
     stack: Stack, pair: list[Team]
 ) -> None:

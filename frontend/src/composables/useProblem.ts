@@ -50,6 +50,7 @@ export const KNOWN_PROBLEM_CODES = [
   'deployment.not_deployable',
   'deployment.not_found',
   'deployment.invalid_state',
+  'deployment.invalid_autoscaling',
   'gateway.tool_not_found',
   'gateway.invalid_params',
   'gateway.not_callable',

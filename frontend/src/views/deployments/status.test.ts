@@ -34,6 +34,8 @@ function deployment(partial: Partial<Deployment> = {}): Deployment {
     last_error: null,
     config: {},
     previous_versions: [],
+    autoscaling: null,
+    last_autoscaled: null,
     instances: [instance()],
     created_at: '2026-01-01T00:00:00Z',
     updated_at: '2026-01-01T00:00:00Z',

@@ -337,6 +337,31 @@ describe('deploy a server and call it, in the browser', () => {
     await page.click('[data-testid=scale-submit]')
     await page.locator('[data-testid=instance-health][data-health=healthy]').nth(1).waitFor({ timeout: HEALTHY_WITHIN_MS })
     await screenshot(page, 'deployment-scaled')
+
+    // Autoscaling within a range, refused beyond the plan's limit under the field at fault.
+    await page.click('[data-testid=action-scale]')
+    await page.click('[data-testid=scale-mode-auto]')
+    await page.fill('[data-testid=scale-dialog] input[name=min_replicas]', '1')
+    await page.fill('[data-testid=scale-dialog] input[name=max_replicas]', '3')
+    await page.click('[data-testid=scale-submit]')
+    const feedback = page.locator('[data-testid=scale-dialog] .n-form-item-feedback__line')
+    await feedback.first().waitFor()
+    expect(await feedback.first().textContent()).toContain('套餐') // deployment.replica_limit, under max_replicas
+    await page.fill('[data-testid=scale-dialog] input[name=max_replicas]', '2')
+    await page.click('[data-testid=scale-submit]')
+    await page.locator('[data-testid=autoscaling]').waitFor()
+    expect(await page.locator('[data-testid=autoscaling]').textContent()).toContain('1–2')
+    await page.locator('[data-testid=scale-dialog]').waitFor({ state: 'hidden' })
+    await screenshot(page, 'deployment-autoscaling')
+    // Back to a fixed number: autoscaling stops, one replica is left.
+    await page.click('[data-testid=action-scale]')
+    await page.click('[data-testid=scale-mode-fixed]')
+    await page.fill('[data-testid=scale-dialog] input[name=replicas]', '1')
+    await page.click('[data-testid=scale-submit]')
+    await page.waitForFunction(() => !document.querySelector('[data-testid=autoscaling]'))
+    await page.waitForFunction(() => document.querySelectorAll('[data-instance]').length === 1, undefined, {
+      timeout: HEALTHY_WITHIN_MS,
+    })
   })
 
   it('finds every step in the audit log', async () => {
@@ -353,6 +378,7 @@ describe('deploy a server and call it, in the browser', () => {
       'deployments.Deployment.Upgraded',
       'deployments.Deployment.RolledBack',
       'deployments.Deployment.Scaled',
+      'deployments.Deployment.AutoscalingSet',
     ]
     let types: string[] = []
     for (let i = 0; i < 20; i++) {

@@ -17,7 +17,6 @@ passed to a handler (on a request's stream and on the GET stream, `listen`), and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,8 +39,8 @@ METHOD_NOT_FOUND = -32601
 #: Idle connections are let go before uvicorn's 5 s keep-alive ends them from the other side,
 #: so a call is not sent down a connection the server is closing.
 KEEPALIVE_S = 4.0
-#: How long to wait for a server to end a stream it has answered on.
-DRAIN_S = 0.05
+#: How long a stream may stay open after its answer before its connection is closed.
+FINISH_S = 30.0
 
 OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -125,9 +124,11 @@ class WireSession:
             raise SessionGoneError(self.url)
 
     async def _exchange(self, message: dict[str, Any], request_id: int) -> dict[str, Any]:
-        async with self.http.post(
+        response = await self.http.post(
             self.url, data=orjson.dumps(message), headers=self._headers()
-        ) as response:
+        )
+        finishing = False
+        try:
             if response.status == 404 and self.session_id is not None:
                 raise SessionGoneError(self.url)
             if response.status >= 400:
@@ -141,11 +142,17 @@ class WireSession:
             if kind == "text/event-stream":
                 async for event in _events(response):
                     if event.get("id") == request_id and ("result" in event or "error" in event):
-                        await _drain(response)
+                        # The caller has its answer now; the rest of the stream is read in
+                        # the background so that its connection can go back to the pool.
+                        self._spawn(_finish(response))
+                        finishing = True
                         return _result_of(event, request_id)
                     await self._on_incoming(event)
                 raise WireProtocolError("the stream ended without an answer")
             raise WireProtocolError(f"unexpected content type {kind!r}")
+        finally:
+            if not finishing:
+                response.release()  # back to the pool if read to the end, else closed
 
     async def listen(self) -> None:
         """Follow the server's GET stream, passing its messages on, until it ends. Returns at
@@ -252,12 +259,16 @@ def _result_of(answer: Any, request_id: int) -> dict[str, Any]:
     return result
 
 
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read what is left of an answered stream (the server ends it right after the answer),
-    so its connection goes back to the pool instead of being closed unread."""
-    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-        async with asyncio.timeout(DRAIN_S):
+async def _finish(response: aiohttp.ClientResponse) -> None:
+    """Read what is left of an answered stream (servers end it soon after the answer) and
+    give its connection back; one that stays open past `FINISH_S` is closed instead."""
+    try:
+        async with asyncio.timeout(FINISH_S):
             await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        response.close()
+    else:
+        response.release()
 
 
 async def _events(response: aiohttp.ClientResponse) -> Any:

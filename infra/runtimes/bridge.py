@@ -31,6 +31,10 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 def announce(folder: Path, spec: InstanceSpec) -> socket.socket:
     """Listen on a free loopback port and write `state.json` (never the configuration)."""
     listener = socket.create_server(("127.0.0.1", 0))
+    # Accepted connections inherit it. uvicorn on a socket it is handed (with uvloop) leaves
+    # Nagle on, and an answer written in pieces then waits for the client's delayed ACK:
+    # 40 ms per call (42 ms p50 for a toy echo, 4.9 ms with this).
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     port = listener.getsockname()[1]
     pid = os.getpid()
     state = {

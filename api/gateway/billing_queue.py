@@ -25,7 +25,7 @@ MAX_BATCH = 512
 class BillingQueue:
     def __init__(self, billing: Billing) -> None:
         self.billing = billing
-        self._queued: list[tuple[Call, asyncio.Future[int]]] = []
+        self._queued: list[tuple[Call.Billed, asyncio.Future[int]]] = []
         self._drain: asyncio.Task[None] | None = None
         self.batches = 0
 
@@ -33,20 +33,20 @@ class BillingQueue:
         """The call's log position once its `Call.Billed` is durable; `AlreadyBilledError` when
         its id was billed first (a repeated idempotency key)."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queued.append((self.billing.billed_call(record), done))
+        self._queued.append((self.billing.billed_event(record), done))
         if self._drain is None:
             self._drain = asyncio.create_task(self._run())
         # Shielded: a caller that goes away does not take its record out of a batch in flight.
         return await asyncio.shield(done)
 
     async def _run(self) -> None:
-        batch: list[tuple[Call, asyncio.Future[int]]] = []
+        batch: list[tuple[Call.Billed, asyncio.Future[int]]] = []
         try:
             while self._queued:
                 batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
                 try:
                     outcomes: list[Any] = await run_in_threadpool(
-                        self.billing.save_billed, [call for call, _ in batch]
+                        self.billing.save_billed, [event for event, _ in batch]
                     )
                 except Exception as failure:  # the store refused the batch: each caller hears
                     outcomes = [failure] * len(batch)

@@ -66,27 +66,29 @@ class Billing(BaseApplication):
 
         Raises `AlreadyBilledError` when the call id is taken (a repeated idempotency key).
         """
-        outcome = self.save_billed([self.billed_call(record)])[0]
+        outcome = self.save_billed([self.billed_event(record)])[0]
         if isinstance(outcome, AlreadyBilledError):
             raise outcome
         return outcome
 
-    def save_billed(self, calls: list[Call]) -> list[int | AlreadyBilledError]:
+    def save_billed(self, events: list[Call.Billed]) -> list[int | AlreadyBilledError]:
         """Append every call's `Billed` event in one transaction; for each, its log position
         once durable or `AlreadyBilledError`. When one id is taken the batch is retried one
-        call at a time, so only the repeated ones fail."""
+        call at a time, so only the repeated ones fail. (Events, not aggregates: saving an
+        aggregate takes its pending events, so a retry of the aggregate would save nothing.)"""
         try:
-            recordings = self.save(*calls)
+            recordings = self.save(*events)
         except IntegrityError:
-            if len(calls) == 1:
-                return [AlreadyBilledError(str(calls[0].id))]
-            return [outcome for call in calls for outcome in self.save_billed([call])]
+            if len(events) == 1:
+                return [AlreadyBilledError(str(events[0].originator_id))]
+            return [outcome for event in events for outcome in self.save_billed([event])]
         return [recording.notification.id for recording in recordings]
 
-    def billed_call(self, record: CallRecord) -> Call:
-        """The call as an aggregate, ready to save. Its event takes the tenant, actor and
-        request ids of the context it is made in: make it in the caller's."""
-        return self._billed(record)
+    def billed_event(self, record: CallRecord) -> Call.Billed:
+        """The call's `Billed` event, ready to save. It takes the tenant, actor and request
+        ids of the context it is made in: make it in the caller's."""
+        event: Call.Billed = self._billed(record).collect_events()[0]  # type: ignore[assignment]
+        return event
 
     def _billed(self, record: CallRecord) -> Call:
         charge = record.charge

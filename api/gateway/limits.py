@@ -46,13 +46,18 @@ class Limits:
     async def close(self) -> None:
         await self.limiter.close()
 
-    async def admit(self, caller: Caller) -> Decision:
-        """Take one call from the caller's buckets and quota, or refuse with a 429."""
+    async def admit(self, caller: Caller, *, what: str = "calls") -> Decision:
+        """Take one call from the caller's buckets and quota, or refuse with a 429.
+
+        `what` names a separate set of buckets at the same rates and without the monthly
+        quota: accepting async tasks (`"tasks"`), whose calls are admitted again when they run.
+        """
         gateway = self.settings.gateway
         plan = limits_of(caller.plan)
+        prefix = "" if what == "calls" else f"{what}:"
         buckets = [
             Bucket(
-                f"tenant:{caller.tenant_id}",
+                f"{prefix}tenant:{caller.tenant_id}",
                 gateway.tenant_rate_per_second or plan.rate_per_second,
                 gateway.tenant_burst or plan.burst,
             )
@@ -60,11 +65,13 @@ class Limits:
         if caller.token_id is not None:
             buckets.append(
                 Bucket(
-                    f"token:{caller.token_id}", gateway.token_rate_per_second, gateway.token_burst
+                    f"{prefix}token:{caller.token_id}",
+                    gateway.token_rate_per_second,
+                    gateway.token_burst,
                 )
             )
         quota = None
-        if plan.monthly_calls is not None:
+        if plan.monthly_calls is not None and not prefix:
             start, end = month_bounds(datetime.now(UTC))
             quota = Quota(
                 f"quota:{caller.tenant_id}:{start:%Y-%m}", plan.monthly_calls, end.timestamp()
@@ -80,7 +87,7 @@ class Limits:
                 headers=headers,
             )
         raise RateLimitedError(
-            f"too many calls; retry in {decision.retry_after:.2f} s", headers=headers
+            f"too many {what}; retry in {decision.retry_after:.2f} s", headers=headers
         )
 
     async def free_calls_counted(self, tenant_id: UUID, service_id: UUID) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 from datetime import UTC, datetime
@@ -36,16 +35,13 @@ from api.gateway.errors import (
     RateLimitedError,
     ToolNotFoundError,
 )
-from api.gateway.limits import rate_headers
 from api.gateway.service import Gateway
 from domain.billing.calls import Call
-from domain.billing.plans import limits_of
 from domain.shared.context import actor_var, bound, request_id_var
 from domain.shared.errors import DomainError
 from domain.tasks.application import AcceptedTask, Claim
 from domain.tenancy.errors import TenantNotFoundError, TokenInvalidError
 from domain.tenancy.tokens import ApiToken
-from infra.ratelimit import Bucket
 from infra.task_log import ensure_task_index, unheld_after
 
 log = logging.getLogger("mcps.gateway.tasks")
@@ -132,7 +128,9 @@ class TaskRunner:
             first = await run_in_threadpool(tasks.find, caller.tenant_id, idempotency_key)
             if first is not None:
                 return first
-        await self._admit(caller)
+        # Its own buckets at the plan's call rate: the call is admitted again when it runs,
+        # so the queue cannot outgrow what the plan allows.
+        await self.gateway.limits.admit(caller, what="tasks")
         await self._check(caller, name, tool, params)
         actor_var.set(caller.actor)
         worker = None if self._closing or self._slots.locked() else self.worker
@@ -152,34 +150,6 @@ class TaskRunner:
         if not accepted.replayed:
             self._submit(accepted.task_id, caller, accepted.claim)
         return accepted
-
-    async def _admit(self, caller: Caller) -> None:
-        """A bucket for accepting tasks, at the plan's call rate: the calls themselves are
-        admitted again when they run, so the queue cannot outgrow what the plan allows."""
-        settings = self.gateway.settings
-        plan = limits_of(caller.plan)
-        buckets = [
-            Bucket(
-                f"tasks:tenant:{caller.tenant_id}",
-                settings.tenant_rate_per_second or plan.rate_per_second,
-                settings.tenant_burst or plan.burst,
-            )
-        ]
-        if caller.token_id is not None:
-            buckets.append(
-                Bucket(
-                    f"tasks:token:{caller.token_id}",
-                    settings.token_rate_per_second,
-                    settings.token_burst,
-                )
-            )
-        decision = await self.gateway.limits.limiter.acquire(buckets)
-        if not decision.allowed:
-            headers = rate_headers(decision)
-            headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
-            raise RateLimitedError(
-                f"too many tasks; retry in {decision.retry_after:.2f} s", headers=headers
-            )
 
     async def _check(self, caller: Caller, name: str, tool: str, params: dict[str, Any]) -> None:
         """Refuse now what the call would refuse: an unknown deployment or tool, bad params."""

@@ -15,10 +15,12 @@ from api.gateway.service import Gateway
 from api.gateway.tasks import runner_of
 from api.middleware import BodyLimit, RequestContextMiddleware
 from api.routes import (
+    admin,
     analytics,
     audit,
     auth,
     catalogue,
+    deployment_events,
     deployment_logs,
     deployments,
     gateway,
@@ -83,10 +85,10 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     routers = (auth, me, tenants, tokens, audit, services, reviews, catalogue, deployments)
-    routers += (analytics,)
+    routers += (analytics, admin)
     # The gateway's routes first: a request is matched against the routes in order, and tool
     # calls are the hot path.
-    for module in (gateway, mcp_endpoint, *routers, deployment_logs, tasks, ops):
+    for module in (gateway, mcp_endpoint, *routers, deployment_events, deployment_logs, tasks, ops):
         app.include_router(module.router)
     mount_spa(app)  # the built web app answers only what no route did
 

@@ -3,6 +3,7 @@
 import createClient, { type Client } from 'openapi-fetch'
 
 import { APIConnectionError, APIError, APITimeoutError } from './errors'
+import { Admin } from './resources/admin'
 import { Audit } from './resources/audit'
 import { Auth } from './resources/auth'
 import { Categories } from './resources/categories'
@@ -86,6 +87,8 @@ export class McpsClient {
   readonly categories: Categories
   /** A tenant's deployments: create, start, stop, scale, upgrade, logs. */
   readonly deployments: Deployments
+  /** The platform operators' console: every tenant, reviews to moderate. */
+  readonly admin: Admin
   /** The gateway: a tenant's callable tools, tool calls, and the call history. */
   readonly mcp: Mcp
 
@@ -134,6 +137,7 @@ export class McpsClient {
     this.reviews = new Reviews(this)
     this.categories = new Categories(this)
     this.deployments = new Deployments(this)
+    this.admin = new Admin(this)
     this.mcp = new Mcp(this)
   }
 

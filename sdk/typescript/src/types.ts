@@ -98,6 +98,22 @@ export type VersionYankParams = Schemas['Yank']
 export type Review = Schemas['ReviewPublic']
 /** `client.reviews.create` and `client.reviews.update` input. */
 export type ReviewCreateParams = Schemas['ReviewCreate']
+/** Whether the caller may open the operators' console. */
+export type AdminAccess = Schemas['AdminAccess']
+/** A tenant as operators see it: any tenant, with its member count and status. */
+export type AdminTenant = Schemas['AdminTenant']
+/** Search, filters and paging of `client.admin.tenants.list`. */
+export type AdminTenantListParams = Omit<
+  NonNullable<operations['admin-list_all_tenants']['parameters']['query']>,
+  'wait_for'
+>
+/** A visible review of any service; `reviewer_id` is what moderation removes it by. */
+export type AdminReview = Schemas['AdminReview']
+/** Filters and paging of `client.admin.reviews.list`. */
+export type AdminReviewListParams = Omit<
+  NonNullable<operations['admin-list_recent_reviews']['parameters']['query']>,
+  'wait_for'
+>
 /** A usage report: series per bucket (and group) plus a summary with the top tools. */
 export type AnalyticsReport = Schemas['AnalyticsPublic']
 /** What a usage report measures. */
@@ -176,6 +192,19 @@ export type DeploymentLogsParams = Omit<
   NonNullable<operations['deployments-deployment_logs']['parameters']['query']>,
   'follow'
 >
+/** Options of `client.deployments.follow` and `followAll`. */
+export interface DeploymentFollowOptions {
+  /** Resume after this event (its `id`): every change since arrives, none is missed. */
+  lastEventId?: string | number
+  signal?: AbortSignal
+}
+/**
+ * One change on a deployments stream: the deployment as `retrieve` returns it, or its id and
+ * name once deleted. `id` is the log position to resume after.
+ */
+export type DeploymentEvent =
+  | { type: 'deployment'; id: string; deployment: Deployment }
+  | { type: 'deleted'; id: string; deployment: { id: string; name: string } }
 /** A deployment the gateway can call, with its tools. */
 export type CallableServer = Schemas['CallableServer']
 /** A tool of a callable server, with the JSON Schema of its input. */

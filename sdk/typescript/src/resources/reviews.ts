@@ -61,6 +61,25 @@ export class Reviews extends APIResource {
     )
   }
 
+  /**
+   * Remove someone's review (platform operators), with the reason; its author cannot post
+   * another. `userId` is the reviewer's id (`AdminReview.reviewer_id`).
+   */
+  remove(
+    name: string,
+    userId: string,
+    reason: string,
+    options?: CommandOptions,
+  ): Promise<CommandAccepted> {
+    return this.#command(
+      this.client._http.POST('/api/v1/services/{name}/reviews/{user_id}/remove', {
+        params: { path: { name, user_id: userId } },
+        body: { reason },
+        signal: options?.signal,
+      }),
+    )
+  }
+
   async #command(
     call: Promise<{ data?: CommandAccepted; error?: unknown; response: Response }>,
   ): Promise<CommandAccepted> {

@@ -175,6 +175,17 @@ export class Services extends APIResource {
     )
   }
 
+  /** Put the service on the marketplace's front page, or take it off (platform operators). */
+  feature(name: string, featured = true, options?: CommandOptions): Promise<CommandAccepted> {
+    return this.#command(
+      this.client._http.POST('/api/v1/services/{name}/feature', {
+        params: { path: { name } },
+        body: { featured },
+        signal: options?.signal,
+      }),
+    )
+  }
+
   /**
    * The publisher's view of the service's usage from every tenant, without naming them:
    * calls, latency, errors or cost per bucket (the publishing tenant's members only).

@@ -70,3 +70,40 @@ def desired_state(conn: Conn) -> list[dict[str, Any]]:
         " WHERE d.desired <> 'deleted' OR EXISTS (SELECT 1 FROM deployments.instances_view i"
         " WHERE i.deployment_id = d.deployment_id)"
     ).fetchall()
+
+
+def deployments_by_id(conn: Conn, tenant_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+    """For the status stream: the given deployments, deleted ones too (`desired = 'deleted'`)."""
+    return conn.execute(
+        f"SELECT {_PUBLIC} FROM deployments.deployments_view d"
+        " WHERE d.tenant_id = %s AND d.deployment_id = ANY(%s)",
+        [tenant_id, ids],
+    ).fetchall()
+
+
+def deployment_ids(conn: Conn, tenant_id: UUID, name: str | None = None) -> list[UUID]:
+    """A tenant's deployments (or the one named), deleted ones too: whose changes a stream
+    follows."""
+    rows = conn.execute(
+        "SELECT deployment_id FROM deployments.deployments_view"
+        " WHERE tenant_id = %s AND (%s::text IS NULL OR name = %s)",
+        [tenant_id, name, name],
+    ).fetchall()
+    return [r["deployment_id"] for r in rows]
+
+
+def changed_between(
+    owner: psycopg.Connection[Any], ids: list[UUID], after: int, upto: int
+) -> list[tuple[UUID, int]]:
+    """Which of these deployments have events in the log after `after` up to `upto`, each
+    with its last such position, oldest change first. Reads the event store (as the owner):
+    a range of the notification id index, so a poll costs what was written since the last."""
+    if not ids or upto <= after:
+        return []
+    rows = owner.execute(
+        "SELECT originator_id, max(notification_id) AS position FROM mcps_events"
+        " WHERE notification_id > %s AND notification_id <= %s AND originator_id = ANY(%s)"
+        " GROUP BY originator_id ORDER BY position",
+        [after, upto, ids],
+    ).fetchall()
+    return [(r["originator_id"], r["position"]) for r in rows]

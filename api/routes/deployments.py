@@ -69,7 +69,7 @@ def deploy_access(container: Container, principal: Principal, slug: str) -> Tena
     return access
 
 
-def _public(row: dict[str, Any]) -> DeploymentPublic:
+def public_row(row: dict[str, Any]) -> DeploymentPublic:
     now = datetime.now(UTC)
     remote = row["runtime_kind"] == "remote"
     instances = [
@@ -137,7 +137,7 @@ def list_deployments(
         rows = deployments_of(
             conn, access.tenant_id, status=status_is, service=service, limit=limit, after=cursor
         )
-    page = [_public(r) for r in rows]
+    page = [public_row(r) for r in rows]
     return DeploymentsPage(data=page, next_cursor=page[-1].name if len(page) == limit else None)
 
 
@@ -157,7 +157,7 @@ def get_deployment(
         row = deployment_of(conn, access.tenant_id, name)
     if row is None:
         raise DeploymentNotFoundError(f"no deployment named {name!r}")
-    return _public(row)
+    return public_row(row)
 
 
 def _command(

@@ -192,6 +192,19 @@ export type DeploymentLogsParams = Omit<
   NonNullable<operations['deployments-deployment_logs']['parameters']['query']>,
   'follow'
 >
+/** Options of `client.deployments.follow` and `followAll`. */
+export interface DeploymentFollowOptions {
+  /** Resume after this event (its `id`): every change since arrives, none is missed. */
+  lastEventId?: string | number
+  signal?: AbortSignal
+}
+/**
+ * One change on a deployments stream: the deployment as `retrieve` returns it, or its id and
+ * name once deleted. `id` is the log position to resume after.
+ */
+export type DeploymentEvent =
+  | { type: 'deployment'; id: string; deployment: Deployment }
+  | { type: 'deleted'; id: string; deployment: { id: string; name: string } }
 /** A deployment the gateway can call, with its tools. */
 export type CallableServer = Schemas['CallableServer']
 /** A tool of a callable server, with the JSON Schema of its input. */

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 
-import { ConflictError, NotFoundError, UnprocessableEntityError, type Deployment, type McpsClient } from '../src'
+import {
+  ConflictError,
+  NotFoundError,
+  UnprocessableEntityError,
+  type Deployment,
+  type DeploymentEvent,
+  type McpsClient,
+} from '../src'
 import { live, signedInPerson, uniqueName } from './support'
 
 /** Poll until `check` says yes (the deployer acts after the command is durable). */
@@ -99,5 +106,37 @@ describe.skipIf(!live)('client.deployments', () => {
     expect(read[0]?.at).toBe(lines[0]?.at)
     await expect(client.deployments.logs('no-such-tenant-here', 'clock')).rejects.toBeInstanceOf(NotFoundError)
     await client.deployments.delete(slug, 'clock')
+  }, 120_000)
+
+  it('follows a tenant’s deployments as they change, and resumes after the last event', async () => {
+    const { client } = await signedInPerson('follow')
+    const slug = uniqueName('follow')
+    await client.tenants.create({ slug, name: 'Follow' })
+    await client.deployments.create(slug, { name: 'clock', service: 'time' })
+    const stop = new AbortController()
+    const seen: DeploymentEvent[] = []
+    try {
+      // The stream opens with the current rows: the deployment, then its changes.
+      for await (const change of client.deployments.followAll(slug, { signal: stop.signal })) {
+        seen.push(change)
+        if (seen.length === 1) await client.deployments.stop(slug, 'clock')
+        if (change.type === 'deployment' && change.deployment.status === 'stopped') stop.abort()
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) throw error
+    }
+    expect(seen.at(-1)).toMatchObject({ type: 'deployment', deployment: { name: 'clock', status: 'stopped' } })
+    const last = seen.at(-1)?.id ?? ''
+    expect(Number(last)).toBeGreaterThan(0)
+
+    await client.deployments.delete(slug, 'clock')
+    const resumed = new AbortController()
+    for await (const change of client.deployments.follow(slug, 'clock', { lastEventId: last, signal: resumed.signal })) {
+      expect(change).toMatchObject({ type: 'deleted', deployment: { name: 'clock' } })
+      expect(Number(change.id)).toBeGreaterThan(Number(last))
+      resumed.abort()
+      break
+    }
+    await expect(client.deployments.followAll('no-such-tenant-here').next()).rejects.toBeInstanceOf(NotFoundError)
   }, 120_000)
 })

@@ -535,6 +535,82 @@ export interface DeploymentsOperations {
             422: components["responses"]["UnprocessableEntity"];
         };
     };
+    "deployments-deployments_events": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Resume after this event's `id` (a log position) */
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `deployment` events (data: a `DeploymentPublic`) and `deleted` events (data: `{id, name}`), each with a log position as its `id` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad Request */
+            400: components["responses"]["BadRequest"];
+            /** @description Unauthorized */
+            401: components["responses"]["Unauthorized"];
+            /** @description Forbidden */
+            403: components["responses"]["Forbidden"];
+            /** @description Not Found */
+            404: components["responses"]["NotFound"];
+            /** @description Conflict */
+            409: components["responses"]["Conflict"];
+            /** @description Unprocessable Entity */
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
+    "deployments-deployment_events": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Resume after this event's `id` (a log position) */
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                slug: string;
+                /** @description The deployment's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `deployment` events (data: a `DeploymentPublic`) and `deleted` events (data: `{id, name}`), each with a log position as its `id` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad Request */
+            400: components["responses"]["BadRequest"];
+            /** @description Unauthorized */
+            401: components["responses"]["Unauthorized"];
+            /** @description Forbidden */
+            403: components["responses"]["Forbidden"];
+            /** @description Not Found */
+            404: components["responses"]["NotFound"];
+            /** @description Conflict */
+            409: components["responses"]["Conflict"];
+            /** @description Unprocessable Entity */
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
     "deployments-deployment_logs": {
         parameters: {
             query?: {

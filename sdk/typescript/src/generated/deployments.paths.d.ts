@@ -221,6 +221,46 @@ export interface DeploymentsPaths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{slug}/deployments:events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a tenant's deployments
+         * @description Server-sent events: every change of a deployment's status, instances or settings.
+         */
+        get: operations["deployments-deployments_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{slug}/deployments/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a deployment
+         * @description Server-sent events: every change of this deployment, and `deleted` if it is deleted.
+         */
+        get: operations["deployments-deployment_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants/{slug}/deployments/{name}/logs": {
         parameters: {
             query?: never;

@@ -10,6 +10,8 @@ import type {
   DeploymentBatchAction,
   DeploymentBatchResult,
   DeploymentCreateParams,
+  DeploymentEvent,
+  DeploymentFollowOptions,
   DeploymentListParams,
   DeploymentLogLine,
   DeploymentLogsPage,
@@ -244,6 +246,68 @@ export class Deployments extends APIResource {
     }
   }
 
+  /**
+   * Every change of a tenant's deployments as it reaches the read model: a `deployment` event
+   * with the row as `retrieve` returns it, or `deleted`. Without `lastEventId` the stream opens
+   * with every current deployment. Each event's `id` is a log position: pass the last one
+   * seen as `lastEventId` to resume without missing a change (the server ends a stream after
+   * 30 minutes). Server-sent events read through the client, so the session or API key goes
+   * with it.
+   *
+   * ```ts
+   * for await (const change of client.deployments.followAll('acme')) {
+   *   if (change.type === 'deployment') console.log(change.deployment.name, change.deployment.status)
+   * }
+   * ```
+   */
+  followAll(
+    slug: string,
+    options: DeploymentFollowOptions = {},
+  ): AsyncGenerator<DeploymentEvent, void, undefined> {
+    const init = { params: { path: { slug }, header: lastEventHeader(options) } }
+    return this.#follow(
+      this.client._http.GET('/api/v1/tenants/{slug}/deployments:events', {
+        ...init,
+        headers: { Accept: 'text/event-stream' },
+        parseAs: 'stream',
+        signal: options.signal,
+      }),
+    )
+  }
+
+  /** `followAll` for one deployment: its changes, and `deleted` if it is deleted. */
+  follow(
+    slug: string,
+    name: string,
+    options: DeploymentFollowOptions = {},
+  ): AsyncGenerator<DeploymentEvent, void, undefined> {
+    const init = { params: { path: { slug, name }, header: lastEventHeader(options) } }
+    return this.#follow(
+      this.client._http.GET('/api/v1/tenants/{slug}/deployments/{name}/events', {
+        ...init,
+        headers: { Accept: 'text/event-stream' },
+        parseAs: 'stream',
+        signal: options.signal,
+      }),
+    )
+  }
+
+  async *#follow(
+    call: Promise<{ data?: ReadableStream<Uint8Array> | null; error?: unknown; response: Response }>,
+  ): AsyncGenerator<DeploymentEvent, void, undefined> {
+    const { data, error, response } = await call
+    if (!response.ok || !data) throw APIError.of(response.status, error, response.headers)
+    for await (const event of readEventStream(data)) {
+      const id = event.id ?? ''
+      if (event.event === 'deployment') {
+        yield { type: 'deployment', id, deployment: JSON.parse(event.data) as Deployment }
+      } else if (event.event === 'deleted') {
+        const deleted = JSON.parse(event.data) as { id: string; name: string }
+        yield { type: 'deleted', id, deployment: deleted }
+      }
+    }
+  }
+
   #act(
     action: SimpleAction,
     slug: string,
@@ -268,4 +332,8 @@ export class Deployments extends APIResource {
     this.client._observe(result.position)
     return result
   }
+}
+
+function lastEventHeader(options: DeploymentFollowOptions): { 'Last-Event-ID'?: string } {
+  return options.lastEventId === undefined ? {} : { 'Last-Event-ID': String(options.lastEventId) }
 }

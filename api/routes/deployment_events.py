@@ -1,0 +1,226 @@
+"""Deployments' status followed live: server-sent events from the deployments read model.
+
+`GET …/deployments:events` follows every deployment of a tenant, `GET …/deployments/{name}/events`
+one of them. Each change is a `deployment` event whose data is the read model's row, exactly as
+`GET …/deployments/{name}` answers it (secrets masked), or a `deleted` event (`{id, name}`)
+once a deployment is deleted. An event's `id` is a log position: the read model has applied
+every event up to it, so a client that reconnects with `Last-Event-ID` gets every deployment
+changed since, and misses nothing. Without `Last-Event-ID` the stream opens with the current
+rows (a snapshot, each with the position it was read at). Comment lines keep idle
+connections open; the stream ends after `STREAM_MAX_S` (reconnect with the last id).
+
+How changes are found: the stream polls where the read model stands (its tracking position in
+embedded mode; in Kafka mode, whether it has reached the log's head, as `?wait_for=` does),
+and when it has moved on, reads which of the tenant's deployments have events in the log
+between the two positions (one range of the notification index), then their rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Path
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContainerDep, PrincipalDep, TenantAccess, tenant_access
+from api.errors import PROBLEMS, ProblemError
+from api.routes.deployments import public_row
+from domain.deployments.errors import DeploymentNotFoundError
+from domain.tenancy.values import Role
+from infra.container import Container
+from projections.consistency import has_reached, log_position
+from projections.deployments_queries import (
+    changed_between,
+    deployment_ids,
+    deployment_of,
+    deployments_by_id,
+    deployments_of,
+)
+
+READ_MODEL = "deployments"
+POLL_S = 0.5
+HEARTBEAT_S = 15.0
+STREAM_MAX_S = 30 * 60
+SNAPSHOT_MAX = 10_000
+
+router = APIRouter(
+    prefix="/api/v1/tenants/{slug}/deployments", tags=["deployments"], responses=PROBLEMS
+)
+
+SlugPath = Path(min_length=1, max_length=64)
+NamePath = Path(min_length=1, max_length=63, description="The deployment's name")
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        pattern=r"^[0-9]{1,18}$",
+        description="Resume after this event's `id` (a log position)",
+    ),
+]
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`deployment` events (data: a `DeploymentPublic`) and `deleted` events"
+        " (data: `{id, name}`), each with a log position as its `id`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+class _Frontier:
+    """Where the read model stands: every event up to `position()` is in its rows."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.target: int | None = None
+
+    def position(self, at_least: int) -> int:
+        settings = self.container.settings
+        db = self.container.db
+        if not settings.distributed:
+            return max(at_least, log_position(db, READ_MODEL))
+        # Kafka mode tracks partition offsets: aim at the log's head, and move there once the
+        # read model has reached it.
+        if self.target is None or self.target <= at_least:
+            self.target = self.container.events.head()
+        reached = has_reached(
+            db, READ_MODEL, self.target, distributed=True, prefix=settings.kafka_topic_prefix
+        )
+        return max(at_least, self.target) if reached else at_least
+
+
+def _sse(event: str, data: dict[str, Any], position: int) -> str:
+    return f"event: {event}\nid: {position}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _event(row: dict[str, Any], position: int) -> str:
+    if row["desired"] == "deleted":
+        return _sse("deleted", {"id": str(row["id"]), "name": row["name"]}, position)
+    return _sse("deployment", public_row(row).model_dump(mode="json"), position)
+
+
+def _resume_from(container: Container, last_event_id: str | None) -> int | None:
+    if last_event_id is None:
+        return None
+    after = int(last_event_id)
+    head = container.events.head()
+    if after > head:
+        raise ProblemError(
+            422,
+            "validation_failed",
+            f"Last-Event-ID: position {after} is beyond the end of the log ({head})",
+            field="Last-Event-ID",
+            errors=[{"field": "Last-Event-ID", "message": "beyond the end of the log"}],
+        )
+    return after
+
+
+class _Stream:
+    """One client's stream: a tenant's deployments, or one of them (`name`)."""
+
+    def __init__(self, container: Container, access: TenantAccess, user_id: UUID, name: str | None):
+        self.container = container
+        self.tenant_id = access.tenant_id
+        self.user_id = user_id
+        self.name = name
+        self.frontier = _Frontier(container)
+
+    def snapshot(self) -> tuple[int, list[str]]:
+        position = self.frontier.position(0)
+        with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
+            if self.name is None:
+                rows = deployments_of(conn, self.tenant_id, limit=SNAPSHOT_MAX)
+            else:
+                row = deployment_of(conn, self.tenant_id, self.name)
+                rows = [] if row is None else [row]
+        return position, [_event(row, position) for row in rows]
+
+    def changes(self, after: int) -> tuple[int, list[str]]:
+        upto = self.frontier.position(after)
+        if upto <= after:
+            return after, []
+        with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
+            ids = deployment_ids(conn, self.tenant_id, self.name)
+        if not ids:
+            return upto, []
+        with self.container.db.owner.connection() as owner:
+            changed = changed_between(owner, ids, after, upto)
+        if not changed:
+            return upto, []
+        with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
+            rows = {
+                r["id"]: r for r in deployments_by_id(conn, self.tenant_id, [i for i, _ in changed])
+            }
+        return upto, [_event(rows[i], position) for i, position in changed if i in rows]
+
+
+def _respond(stream: _Stream, after: int | None) -> StreamingResponse:
+    async def events() -> AsyncIterator[str]:
+        yield f"retry: {int(POLL_S * 4000)}\n\n"
+        if after is None:
+            cursor, batch = await run_in_threadpool(stream.snapshot)
+            for chunk in batch:
+                yield chunk
+        else:
+            cursor = after
+        started = quiet_since = time.monotonic()
+        while time.monotonic() - started < STREAM_MAX_S:
+            await asyncio.sleep(POLL_S)
+            cursor, batch = await run_in_threadpool(stream.changes, cursor)
+            for chunk in batch:
+                yield chunk
+            now = time.monotonic()
+            if batch:
+                quiet_since = now
+            elif now - quiet_since >= HEARTBEAT_S:
+                quiet_since = now
+                yield ": keep-alive\n\n"
+
+    # A proxy must not buffer the stream (nginx honours this header).
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.get(
+    ":events",
+    summary="Follow a tenant's deployments",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+)
+def deployments_events(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    last_event_id: LastEventId = None,
+    slug: str = SlugPath,
+) -> StreamingResponse:
+    """Server-sent events: every change of a deployment's status, instances or settings."""
+    access = tenant_access(container, principal, slug, Role.VIEWER)
+    after = _resume_from(container, last_event_id)
+    return _respond(_Stream(container, access, principal.user_id, None), after)
+
+
+@router.get(
+    "/{name}/events",
+    summary="Follow a deployment",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+)
+def deployment_events(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    last_event_id: LastEventId = None,
+    slug: str = SlugPath,
+    name: str = NamePath,
+) -> StreamingResponse:
+    """Server-sent events: every change of this deployment, and `deleted` if it is deleted."""
+    access = tenant_access(container, principal, slug, Role.VIEWER)
+    with container.db.scoped(access.tenant_id, principal.user_id) as conn:
+        if deployment_of(conn, access.tenant_id, name) is None:
+            raise DeploymentNotFoundError(f"no deployment named {name!r}")
+    after = _resume_from(container, last_event_id)
+    return _respond(_Stream(container, access, principal.user_id, name), after)

@@ -1,0 +1,202 @@
+"""Deployments' status as server-sent events, on a live server over real Postgres: a deploy,
+a stop and a delete arrive on the tenant's stream and on the deployment's own, each as the
+read model's row with a log position for its id; a reconnect with `Last-Event-ID` gets what
+changed since; other tenants' streams and bad ids are refused.
+
+The world (tests/integration/security_world.py): Alice owns team-a, Vic is a viewer there,
+Bob owns team-b. No deployer runs, so a deployment stays `pending` until it is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.security_world import World, assert_problem, ok
+from tests.integration.test_deployments_api import version_body
+
+BASE = "/api/v1/tenants/team-a/deployments"
+SECRET = "stream-secret-9a7b"
+
+
+@pytest.fixture(scope="module")
+def service(world: World) -> str:
+    auth = world.alice["auth"]
+    body = {
+        "name": "ev-time",
+        "publisher": "team-a",
+        "display_name": "Events Time",
+        "description": "Time for the status stream tests.",
+        "category": "productivity",
+        "tags": ["time"],
+        "pricing": {"model": "FREE"},
+    }
+    ok(world.http.post("/api/v1/services", json=body, headers=auth), 201)
+    ok(
+        world.http.post(
+            "/api/v1/services/ev-time/versions", json=version_body("1.0.0"), headers=auth
+        ),
+        201,
+    )
+    ok(world.http.post("/api/v1/services/ev-time/publish", headers=auth))
+    return "ev-time"
+
+
+class Events:
+    """An SSE stream read in a thread: events (type, id, data) queue up as they arrive."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.raw: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        event: dict[str, Any] = {}
+        try:
+            for line in self.response.iter_lines():
+                self.raw.append(line)
+                if line == "":
+                    if "data" in event:
+                        self.queue.put(event)
+                    event = {}
+                elif not line.startswith(":"):
+                    field, _, value = line.partition(":")
+                    event[field] = value.removeprefix(" ")
+        except httpx.HTTPError:
+            pass  # closed by the test
+
+    def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        event = self.queue.get(timeout=timeout)
+        return {
+            "event": event.get("event"),
+            "id": int(event["id"]),
+            "data": json.loads(event["data"]),
+        }
+
+    def until(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Every event up to and including the first that satisfies `predicate`."""
+        seen = []
+        while True:
+            seen.append(self.next(timeout))
+            if predicate(seen[-1]):
+                return seen
+
+
+@contextmanager
+def stream(world: World, path: str, headers: dict[str, str]) -> Iterator[Events]:
+    with (
+        httpx.Client(base_url=str(world.http.base_url), timeout=30) as http,
+        http.stream("GET", path, headers=headers) as r,
+    ):
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        yield Events(r)
+
+
+def deploy(world: World, name: str) -> dict[str, Any]:
+    body = {"name": name, "service": "ev-time", "config": {"timezone": "UTC", "api_key": SECRET}}
+    return ok(world.http.post(BASE, json=body, headers=world.alice["auth"]), 201)
+
+
+def named(name: str, status: str | None = None, event: str = "deployment") -> Any:
+    def match(e: dict[str, Any]) -> bool:
+        data = e["data"]
+        return (
+            e["event"] == event
+            and data["name"] == name
+            and (status is None or data.get("status") == status)
+        )
+
+    return match
+
+
+def test_a_deploy_stop_and_delete_arrive_in_order_on_the_tenant_stream(
+    world: World, service: str
+) -> None:
+    auth = world.alice["auth"]
+    with stream(world, f"{BASE}:events", auth) as events:
+        accepted = deploy(world, "ticker")
+        pending = events.until(named("ticker", "pending"))[-1]
+        assert pending["id"] >= accepted["position"]
+        assert pending["data"]["desired"] == "running"
+        assert pending["data"]["config"] == {"timezone": "UTC", "api_key": "********"}
+        # The same shape as reading the deployment.
+        read = ok(world.http.get(f"{BASE}/ticker", headers=auth))
+        assert pending["data"].keys() == read.keys()
+        stopped = ok(world.http.post(f"{BASE}/ticker/stop", headers=auth))
+        after_stop = events.until(named("ticker", "stopped"))[-1]
+        assert after_stop["id"] >= stopped["position"] > pending["id"]
+        assert after_stop["data"]["desired"] == "stopped"
+        deleted = ok(world.http.delete(f"{BASE}/ticker", headers=auth))
+        gone = events.until(named("ticker", event="deleted"))[-1]
+        assert gone["id"] >= deleted["position"]
+        assert gone["data"] == {"id": pending["data"]["id"], "name": "ticker"}
+    assert all(SECRET not in line for line in events.raw)
+
+
+def test_a_new_stream_opens_with_the_current_rows(world: World, service: str) -> None:
+    accepted = deploy(world, "snap")
+    ok(
+        world.http.get(
+            f"{BASE}/snap", params={"wait_for": accepted["position"]}, headers=world.alice["auth"]
+        )
+    )
+    # Vic, a viewer, may follow too.
+    with stream(world, f"{BASE}/snap/events", world.vic["auth"]) as events:
+        first = events.next()
+    assert first["event"] == "deployment"
+    assert (first["data"]["name"], first["data"]["status"]) == ("snap", "pending")
+    assert first["id"] >= accepted["position"]
+
+
+def test_a_reconnect_with_last_event_id_gets_what_changed_meanwhile(
+    world: World, service: str
+) -> None:
+    auth = world.alice["auth"]
+    accepted = deploy(world, "resumer")
+    with stream(world, f"{BASE}/resumer/events", auth) as events:
+        last = events.until(lambda e: e["id"] >= accepted["position"])[-1]
+    # Changes while no one listens: the deployment is stopped, and another one deployed.
+    ok(world.http.post(f"{BASE}/resumer/stop", headers=auth))
+    other = deploy(world, "bystander")
+    headers = {**auth, "Last-Event-ID": str(last["id"])}
+    with stream(world, f"{BASE}/resumer/events", headers) as events:
+        resumed = events.next()
+        assert (resumed["event"], resumed["data"]["status"]) == ("deployment", "stopped")
+        assert resumed["id"] > last["id"]
+    # The tenant's stream resumed from the same id brings both, the older change first.
+    with stream(world, f"{BASE}:events", headers) as events:
+        seen = events.until(named("bystander"))
+    names = [e["data"]["name"] for e in seen]
+    assert set(names) == {"resumer", "bystander"}  # only what changed: no snapshot
+    assert names.index("resumer") < names.index("bystander")
+    assert seen[-1]["id"] >= other["position"]
+    assert [e["id"] for e in seen] == sorted(e["id"] for e in seen)
+
+
+def test_other_tenants_and_bad_ids_are_refused(world: World, service: str) -> None:
+    deploy(world, "private")
+    bob = world.bob["auth"]
+    assert_problem(world.http.get(f"{BASE}:events", headers=bob), 404)
+    assert_problem(world.http.get(f"{BASE}/private/events", headers=bob), 404)
+    assert_problem(world.http.get(f"{BASE}:events"), 401)
+    auth = world.alice["auth"]
+    assert_problem(
+        world.http.get(f"{BASE}/nothing-here/events", headers=auth), 404, "deployment.not_found"
+    )
+    for bad in ("abc", "-1", "1.5", "99999999999999"):
+        r = world.http.get(f"{BASE}:events", headers={**auth, "Last-Event-ID": bad})
+        assert_problem(r, 422, "validation_failed")
+    # Bob's own stream shows nothing of team-a.
+    with stream(world, "/api/v1/tenants/team-b/deployments:events", bob) as events:
+        deploy(world, "unseen")
+        with pytest.raises(queue.Empty):
+            events.next(timeout=2.0)

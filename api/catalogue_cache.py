@@ -9,20 +9,46 @@ change, so a busy catalogue (reviews arriving every second) cannot make every re
 recompute the front page. So an anonymous answer may lag a change by up to `poll + grace`
 seconds, like any eventually consistent read; a request with `wait_for` is never served
 from here, and keys include the tenants whose drafts the caller sees.
+
+An answer is kept encoded, with its entity tag (a digest of the body), so that it goes out
+as it is and a client that already holds it gets a `304 Not Modified`. `peek` never reads
+the database: it is what `api.catalogue_early` uses on the event loop, before routing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A JSON body as sent, and its strong entity tag."""
+
+    body: bytes
+    etag: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.blake2b(self.body, digest_size=16).hexdigest()
+        object.__setattr__(self, "etag", f'"{digest}"')
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """Whether `If-None-Match` names this answer (weak comparison, RFC 9110 13.1.2)."""
+        if not if_none_match:
+            return False
+        if if_none_match.strip() == "*":
+            return True
+        tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+        return self.etag in tags
 
 
 @dataclass(frozen=True)
 class _Entry:
-    body: str
+    answer: Answer
     revision: int
     made_at: float
 
@@ -41,6 +67,7 @@ class AnswerCache:
         self.poll, self.grace, self.max_entries = poll, grace, max_entries
         self._clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
         self._lock = threading.Lock()
         self._revision = -1
         self._checked_at = float("-inf")
@@ -58,27 +85,59 @@ class AnswerCache:
             self._revision = max(self._revision, revision)
             return self._revision
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable) -> Answer | None:
         if not self.enabled:
             return None
         current = self.revision()
+        with self._lock:
+            return self._usable(key, current, self._clock())
+
+    def peek(self, key: Hashable) -> Answer | None:
+        """`get` without reading the database: None also when the revision is due a read."""
+        if not self.enabled:
+            return None
         now = self._clock()
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
+            if now - self._checked_at >= self.poll:
                 return None
-            if entry.revision != current and now - entry.made_at >= self.grace:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry.body
+            return self._usable(key, self._revision, now)
 
-    def put(self, key: Hashable, body: str, revision: int) -> None:
-        """Keep `body`, computed on the catalogue as of `revision` (read before computing)."""
+    def alias(self, request: Hashable, key: Hashable) -> None:
+        """Remember that `request` (a path and its raw query) asks for the answer at `key`.
+
+        Only the route, which has parsed and validated the request, knows the key; with
+        this, `peek_request` can answer the same request again without parsing it.
+        """
         if not self.enabled:
             return
         with self._lock:
-            self._entries[key] = _Entry(body, revision, self._clock())
+            self._aliases[request] = key
+            self._aliases.move_to_end(request)
+            while len(self._aliases) > 2 * self.max_entries:
+                self._aliases.popitem(last=False)
+
+    def peek_request(self, request: Hashable) -> Answer | None:
+        """`peek` at the answer of a request seen before (see `alias`)."""
+        with self._lock:
+            key = self._aliases.get(request)
+        return None if key is None else self.peek(key)
+
+    def _usable(self, key: Hashable, current: int, now: float) -> Answer | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.revision != current and now - entry.made_at >= self.grace:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry.answer
+
+    def put(self, key: Hashable, answer: Answer, revision: int) -> None:
+        """Keep `answer`, computed on the catalogue as of `revision` (read before computing)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._entries[key] = _Entry(answer, revision, self._clock())
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

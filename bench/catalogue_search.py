@@ -13,8 +13,12 @@
    * search          GET /api/v1/services?q=…&<one filter>: text search with filters (the
                      goal), as production runs it: repeated questions are answered from the
                      API's answer cache (`api.catalogue_cache`) while the catalogue is
-                     unchanged. Searches are drawn from `--queries` distinct ones with Zipf
-                     weights (a few common, a long tail), after one untimed warm-up run.
+                     unchanged, before routing (`api.catalogue_early`) once a process has
+                     seen the same request. Searches are drawn from `--queries` distinct
+                     ones with Zipf weights (a few common, a long tail), after one untimed
+                     warm-up run.
+   * search-routed   the same with the answer cache but without the early answers: every
+                     request goes through FastAPI's routing, validation and the route.
    * search-nocache  the same against API processes whose answer cache is off: the
                      database answers every search.
    * browse-nocache  GET /api/v1/services?category=…: no text, Bayesian sort, cache off.
@@ -53,24 +57,31 @@ from projections.catalogue_search import SearchParams, search_statement
 from tests.support import free_port, make_settings, running_container
 from workers.replay import replay
 
-MODES = ("search", "search-nocache", "browse-nocache", "sql", "healthz")
+MODES = ("search", "search-routed", "search-nocache", "browse-nocache", "sql", "healthz")
 
 
 # --- the API processes ---------------------------------------------------------------------
 
 
-def _serve(database_url: str, port: int, ready: Any, cache: bool) -> None:
-    """One API process, as `mcps-server api` runs it, on a port shared with its siblings."""
+def _serve(database_url: str, port: int, ready: Any, cache: str) -> None:
+    """One API process, as `mcps-server api` runs it, on a port shared with its siblings.
+
+    `cache`: "early" as in production, "routed" without the early answers, "off" without
+    the answer cache.
+    """
     import threading
 
     import uvicorn
 
     from api.app import create_app
+    from api.catalogue_cache import AnswerCache
     from api.routes import catalogue
     from infra.container import build_container
     from tests.support import make_settings
 
-    if not cache:
+    if cache == "routed":
+        AnswerCache.peek_request = lambda self, request: None  # type: ignore[method-assign]
+    if cache == "off":
         cached = catalogue.answers
 
         def uncached(container: Container) -> Any:
@@ -99,7 +110,7 @@ def _serve(database_url: str, port: int, ready: Any, cache: bool) -> None:
     server.run(sockets=[sock])
 
 
-def start_api(ctx: Any, database_url: str, workers: int, cache: bool) -> tuple[int, list[Any]]:
+def start_api(ctx: Any, database_url: str, workers: int, cache: str) -> tuple[int, list[Any]]:
     port = free_port()
     processes, events = [], []
     for _ in range(workers):
@@ -318,7 +329,7 @@ def build_catalogue(container: Container, services: int) -> dict[str, float]:
 
 
 def workloads(
-    container: Container, port: int, nocache_port: int, args: argparse.Namespace
+    container: Container, ports: dict[str, int], args: argparse.Namespace
 ) -> dict[str, Any]:
     texts = queries(args.queries)
     asked = popular(texts, 20 * args.queries)
@@ -340,13 +351,14 @@ def workloads(
         statements.append((statement.sql, statement.params))
     searches = [f"/api/v1/services?{urlencode(q)}" for q in asked]
     return {
-        "search": {"port": port, "paths": searches},
-        "search-nocache": {"port": nocache_port, "paths": searches},
+        "search": {"port": ports["early"], "paths": searches},
+        "search-routed": {"port": ports["routed"], "paths": searches},
+        "search-nocache": {"port": ports["off"], "paths": searches},
         "browse-nocache": {
-            "port": nocache_port,
+            "port": ports["off"],
             "paths": [f"/api/v1/services?{urlencode(b)}" for b in browse],
         },
-        "healthz": {"port": port, "paths": ["/healthz"]},
+        "healthz": {"port": ports["early"], "paths": ["/healthz"]},
         "sql": {
             "url": container.db.target.url(user=APP_ROLE, password=password),
             "statements": statements,
@@ -380,11 +392,22 @@ def main() -> None:
         "--catalogue-url",
         help="measure searches on this database's catalogue, already built (no seed, no replay)",
     )
+    parser.add_argument(
+        "--build-into",
+        metavar="URL",
+        help="seed and build the catalogue in this (empty) database, keep it, and stop",
+    )
     args = parser.parse_args()
     if args.quick:
         args.services, args.seconds, args.repeats = 10_000, 5, 1
     modes = [m for m in args.modes.split(",") if m]
     ctx = multiprocessing.get_context("spawn")
+    if args.build_into:  # for `--catalogue-url` later: iterate without seeding every time
+        with tempfile.TemporaryDirectory(prefix="mcps-bench-") as scratch_home:
+            settings = make_settings(args.build_into, Path(scratch_home))
+            with running_container(settings, projectors=False) as built:
+                build_catalogue(built, args.services)
+        return
 
     with bench_container() as scratch, ExitStack() as stack:
         if args.catalogue_url:
@@ -395,25 +418,37 @@ def main() -> None:
         else:
             container = scratch
             figures = build_catalogue(container, args.services)
-        port, servers = start_api(ctx, container.database_url, args.workers, cache=True)
-        nocache_port, more = start_api(ctx, container.database_url, args.workers, cache=False)
+        # Only the API processes a mode needs: idle ones still wake up now and then.
+        kinds = {"early"} if {"search", "healthz"} & set(modes) else set()
+        kinds |= {"routed"} if "search-routed" in modes else set()
+        kinds |= {"off"} if {"search-nocache", "browse-nocache"} & set(modes) else set()
+        ports, started, servers = {}, {}, []
+        for kind in sorted(kinds | {"early"}):
+            ports[kind], started[kind] = start_api(
+                ctx, container.database_url, args.workers, cache=kind
+            )
+            servers += started[kind]
         args.dbname = container.db.target.dbname
         try:
-            work = workloads(container, port, nocache_port, args)
-            for mode, pids in (
-                ("search", servers),
-                ("healthz", servers),
-                ("search-nocache", more),
-                ("browse-nocache", more),
+            work = workloads(
+                container, {k: ports.get(k, 0) for k in ("early", "routed", "off")}, args
+            )
+            for mode, kind in (
+                ("search", "early"),
+                ("healthz", "early"),
+                ("search-routed", "routed"),
+                ("search-nocache", "off"),
+                ("browse-nocache", "off"),
             ):
-                work[mode]["pids"] = [process.pid for process in pids]
-            servers += more
-            check_answers(port, work)
+                work[mode]["pids"] = [process.pid for process in started.get(kind, [])]
+            check_answers(ports["early"], work)
             results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
             with ctx.Pool(args.client_procs) as pool:
                 pool.map(_ready, range(args.client_procs))  # imports done before any timing
-                if "search" in modes:  # answer caches warm, as in production: one untimed run
-                    log(f"warm-up: {run_load(pool, 'search', work['search'], args)['rate']:.0f}/s")
+                for mode in ("search", "search-routed"):
+                    if mode in modes:  # answer caches warm, as in production: one untimed run
+                        rate = run_load(pool, mode, work[mode], args)["rate"]
+                        log(f"warm-up {mode}: {rate:.0f}/s")
                 for repeat in range(args.repeats):
                     for mode in modes:
                         r = run_load(pool, mode, work[mode], args)

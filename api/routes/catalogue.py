@@ -11,9 +11,9 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.catalogue_cache import AnswerCache
+from api.catalogue_cache import Answer, AnswerCache
 from api.deps import ContainerDep, OptionalPrincipalDep, Principal, WaitForDep, await_read_model
 from api.errors import PROBLEMS, ProblemError
 from api.schemas_catalogue import (
@@ -108,6 +108,22 @@ def _bad_cursor(error: ValueError) -> ProblemError:
     )
 
 
+def answered(request: Request, answer: Answer) -> Response:
+    """The answer, or `304 Not Modified` when the client holds it already (its ETag).
+
+    `api.catalogue_early` sends the same status, headers and body without FastAPI.
+    """
+    if answer.matches(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers={"etag": answer.etag})
+    return Response(answer.body, media_type="application/json", headers={"etag": answer.etag})
+
+
+def remember(request: Request, cache: AnswerCache, key: tuple[Any, ...]) -> None:
+    """Let `api.catalogue_early` answer this very request (path and query) again, from
+    `key`: for anonymous callers, who all see the same answers."""
+    cache.alias((request.scope["path"], request.scope["query_string"]), key)
+
+
 def _tags(value: str | None) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -116,6 +132,7 @@ def _tags(value: str | None) -> tuple[str, ...]:
 
 @router.get("/services", summary="Search the catalogue", response_model=ServicesPage)
 def list_services(
+    request: Request,
     principal: OptionalPrincipalDep,
     container: ContainerDep,
     wait_for: WaitForDep,
@@ -157,8 +174,8 @@ def list_services(
     )
     tenant_ids = tenants_of(container, principal)
     cache, key = answers(container), ("services", params, tuple(sorted(tenant_ids)))
-    body = cache.get(key) if wait_for is None else None
-    if body is None:
+    answer = cache.get(key) if wait_for is None else None
+    if answer is None:
         # Both may read from the pool: before taking the search's connection, never while
         # holding it (a cold process under load would deadlock the pool).
         revision, trigram = cache.revision(), _has_trigram(container)
@@ -175,9 +192,11 @@ def list_services(
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        body = '{"data":' + result.data_json + "," + rest[1:]
-        cache.put(key, body, revision)
-    return Response(body, media_type="application/json")
+        answer = Answer(('{"data":' + result.data_json + "," + rest[1:]).encode())
+        cache.put(key, answer, revision)
+    if principal is None and wait_for is None:
+        remember(request, cache, key)
+    return answered(request, answer)
 
 
 def _visible(conn: Any, name: str) -> dict[str, Any]:
@@ -234,16 +253,18 @@ def list_service_reviews(
 
 
 @router.get("/categories", summary="List the categories", response_model=CategoriesPublic)
-def list_categories(container: ContainerDep, wait_for: WaitForDep) -> Response:
+def list_categories(request: Request, container: ContainerDep, wait_for: WaitForDep) -> Response:
     """The twelve categories, each with its number of listed services."""
     await_read_model(container, READ_MODEL, wait_for)
     cache, key = answers(container), ("categories",)
-    body = cache.get(key) if wait_for is None else None
-    if body is None:
+    answer = cache.get(key) if wait_for is None else None
+    if answer is None:
         revision = cache.revision()
         with container.db.scoped() as conn:
             counts = category_counts(conn)
         page = CategoriesPublic(data=[CategoryCount.model_validate(c) for c in counts])
-        body = page.model_dump_json()
-        cache.put(key, body, revision)
-    return Response(body, media_type="application/json")
+        answer = Answer(page.model_dump_json().encode())
+        cache.put(key, answer, revision)
+    if wait_for is None:
+        remember(request, cache, key)
+    return answered(request, answer)

@@ -8,14 +8,16 @@ application; every read goes through the live API with `wait_for`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
+from api.routes import catalogue
 from api.schemas_catalogue import (
     CategoriesPublic,
     ReviewsPage,
@@ -208,3 +210,110 @@ def test_a_cold_process_under_concurrent_searches_does_not_starve_its_pool(
                 return http.get("/api/v1/services", params={"q": f"word{i}"}).status_code
 
         assert list(clients.map(search, range(4))) == [200] * 4
+
+
+# --- answers before routing (api.catalogue_early) --------------------------------------------
+
+
+@pytest.fixture
+def early(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
+    """How many answers went out before routing so far; the revision is read once a minute
+    meanwhile, so that a slow machine cannot make an answer due a read between requests."""
+    monkeypatch.setattr(catalogue.answers(world.container), "poll", 60.0)
+
+    def count() -> float:
+        return sum(
+            REGISTRY.get_sample_value("mcps_catalogue_early_answers_total", {"status": s}) or 0
+            for s in ("200", "304")
+        )
+
+    return count
+
+
+def _comparable(r: httpx.Response) -> tuple[int, dict[str, str], bytes]:
+    headers = {k: v for k, v in r.headers.items() if k not in ("x-request-id", "date")}
+    return r.status_code, headers, r.content
+
+
+@pytest.mark.parametrize(
+    "path, query",
+    [
+        ("/api/v1/services", "q=weather&category=data&limit=5"),
+        ("/api/v1/services", ""),
+        ("/api/v1/categories", ""),
+    ],
+)
+def test_a_repeated_anonymous_read_is_answered_early_exactly_as_the_route_answers_it(
+    world: World, listed: int, early: Callable[[], float], path: str, query: str
+) -> None:
+    ok(get(world, path, ANONYMOUS, listed))  # the catalogue has caught up
+    url = f"{path}?{query}"
+    before = early()
+    routed = world.http.get(url)
+    assert early() == before  # the route answered, and keeps the answer
+    again = world.http.get(url)
+    assert early() == before + 1
+    assert _comparable(again) == _comparable(routed)
+    assert routed.status_code == 200 and routed.headers["etag"]
+    assert again.headers["x-request-id"] != routed.headers["x-request-id"]
+
+    # A client holding the answer is told so, by the route and by the early answer alike.
+    held = {"If-None-Match": routed.headers["etag"]}
+    reordered = "&".join(reversed(query.split("&"))) + "&"  # the same request, new to the cache
+    not_modified = world.http.get(f"{path}?{reordered}", headers=held)
+    assert early() == before + 1
+    early_not_modified = world.http.get(f"{path}?{reordered}", headers=held)
+    assert early() == before + 2
+    assert _comparable(early_not_modified) == _comparable(not_modified)
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified.headers["etag"] == routed.headers["etag"]
+    changed = world.http.get(url, headers={"If-None-Match": '"something-else"'})
+    assert _comparable(changed) == _comparable(routed)
+
+
+def test_a_draft_never_reaches_another_caller_through_the_kept_answers(
+    world: World, listed: int, early: Callable[[], float]
+) -> None:
+    """Kept answers are per caller; only anonymous ones are answered early."""
+    query = {"q": "weather", "sort": "newest"}
+    a_token = bearer(world.a_token["token"])
+    b_token = bearer(world.b_token["token"])
+    ok(get(world, "/api/v1/services", ANONYMOUS, listed))  # caught up
+
+    def seen(auth: dict[str, str]) -> set[str]:
+        body = ok(world.http.get("/api/v1/services", params=query, headers=auth))
+        return {s["name"] for s in body["data"]}
+
+    before = early()
+    for _ in range(3):  # in turns, each caller's answer kept: nobody gets another's
+        assert seen(world.alice["auth"]) == {"api-weather", "api-draft"}
+        assert seen(a_token) == {"api-weather", "api-draft"}
+        assert seen(ANONYMOUS) == {"api-weather"}
+        assert seen(world.bob["auth"]) == {"api-weather"}
+        assert seen(b_token) == {"api-weather"}
+    assert early() == before + 2  # the anonymous ones, after the first
+
+
+def test_what_the_route_would_refuse_or_answer_otherwise_is_never_answered_early(
+    world: World, listed: int, early: Callable[[], float]
+) -> None:
+    ok(get(world, "/api/v1/services", ANONYMOUS, listed))
+    ok(world.http.get("/api/v1/services", params={"q": "time"}))
+    ok(world.http.get("/api/v1/services", params={"q": "time"}))  # now kept and aliased
+    before = early()
+    for _ in range(2):
+        for bad in ({"limit": "0"}, {"category": "nope"}, {"q": "x\x00"}, {"sort": "price"}):
+            assert_problem(world.http.get("/api/v1/services", params=bad), 422)
+        r = world.http.get("/api/v1/services", params={"q": "time"}, headers=bearer("bad"))
+        assert_problem(r, 401)
+        ok(world.http.get("/api/v1/services", params={"q": "time", "wait_for": listed}))
+        r = world.http.get(
+            "/api/v1/services", params={"q": "time"}, headers={"X-Consistent-After": str(listed)}
+        )
+        ok(r)
+        r = world.http.get(
+            "/api/v1/services", params={"q": "time"}, headers={"X-Consistent-After": "-1"}
+        )
+        assert_problem(r, 422)
+        assert world.http.post("/api/v1/services", params={"q": "time"}).status_code != 200
+    assert early() == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.catalogue_cache import AnswerCache
+from api.catalogue_cache import Answer, AnswerCache
 
 
 class World:
@@ -23,27 +23,31 @@ class World:
         return AnswerCache(self.read, clock=lambda: self.now, **kw)
 
 
+def A(text: str) -> Answer:
+    return Answer(text.encode())
+
+
 def test_an_answer_is_reused_while_the_catalogue_is_unchanged() -> None:
     world = World()
     cache = world.cache(poll=0.1, grace=1.0)
     assert cache.get("q") is None
-    cache.put("q", "answer", cache.revision())
+    cache.put("q", A("answer"), cache.revision())
     world.now = 60.0
-    assert cache.get("q") == "answer"
+    assert cache.get("q") == A("answer")
 
 
 def test_a_change_ends_the_answer_once_its_grace_is_over() -> None:
     world = World()
     cache = world.cache(poll=0.1, grace=1.0)
-    cache.put("q", "answer", cache.revision())
+    cache.put("q", A("answer"), cache.revision())
     world.revision = 8
     world.now = 0.5  # changed, and seen (poll passed), but the answer is young
-    assert cache.get("q") == "answer"
+    assert cache.get("q") == A("answer")
     world.now = 1.0
     assert cache.get("q") is None
-    cache.put("q", "fresh", cache.revision())
+    cache.put("q", A("fresh"), cache.revision())
     world.now = 5.0
-    assert cache.get("q") == "fresh"
+    assert cache.get("q") == A("fresh")
 
 
 def test_an_answer_computed_across_a_change_is_not_kept_past_its_grace() -> None:
@@ -51,7 +55,7 @@ def test_an_answer_computed_across_a_change_is_not_kept_past_its_grace() -> None
     cache = world.cache(poll=0.1, grace=1.0)
     before = cache.revision()  # read before computing...
     world.revision = 8  # ...the catalogue changes meanwhile...
-    cache.put("q", "maybe stale", before)
+    cache.put("q", A("maybe stale"), before)
     world.now = 1.5
     assert cache.get("q") is None
 
@@ -71,16 +75,64 @@ def test_the_least_recently_used_answer_goes_first() -> None:
     world = World()
     cache = world.cache(poll=0.1, grace=1.0, max_entries=2)
     revision = cache.revision()
-    cache.put("a", "A", revision)
-    cache.put("b", "B", revision)
-    assert cache.get("a") == "A"  # a is now the most recent
-    cache.put("c", "C", revision)
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("A", None, "C")
+    cache.put("a", A("A"), revision)
+    cache.put("b", A("B"), revision)
+    assert cache.get("a") == A("A")  # a is now the most recent
+    cache.put("c", A("C"), revision)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (A("A"), None, A("C"))
 
 
 def test_a_disabled_cache_keeps_nothing() -> None:
     world = World()
     cache = world.cache()
     cache.enabled = False
-    cache.put("q", "answer", cache.revision())
+    cache.put("q", A("answer"), cache.revision())
     assert cache.get("q") is None
+
+
+def test_peek_never_reads_the_revision_and_declines_once_a_read_is_due() -> None:
+    world = World()
+    cache = world.cache(poll=0.1, grace=1.0)
+    assert cache.peek("q") is None  # never read yet
+    assert world.reads == 0
+    cache.put("q", A("answer"), cache.revision())
+    assert cache.peek("q") == A("answer")
+    world.now = 0.1
+    assert cache.peek("q") is None  # due a read: the route reads it, then peek answers
+    assert world.reads == 1
+    assert cache.get("q") == A("answer")
+    assert cache.peek("q") == A("answer")
+
+
+def test_peek_follows_a_change_like_get() -> None:
+    world = World()
+    cache = world.cache(poll=0.1, grace=1.0)
+    cache.put("q", A("answer"), cache.revision())
+    world.revision = 8
+    world.now = 1.0
+    assert cache.get("q") is None  # reads 8: the answer's grace is over
+    assert cache.peek("q") is None
+
+
+def test_a_request_seen_before_finds_its_answer_through_its_alias() -> None:
+    world = World()
+    cache = world.cache(poll=0.1, grace=1.0, max_entries=1)
+    cache.put("q", A("answer"), cache.revision())
+    assert cache.peek_request(("/s", b"q=x")) is None
+    cache.alias(("/s", b"q=x"), "q")
+    cache.alias(("/s", b"x=1&q=x"), "q")
+    assert cache.peek_request(("/s", b"q=x")) == A("answer")
+    cache.alias(("/s", b"other"), "r")  # at most twice max_entries aliases: the oldest goes
+    assert cache.peek_request(("/s", b"q=x")) is None
+    assert cache.peek_request(("/s", b"x=1&q=x")) == A("answer")
+
+
+def test_an_answer_carries_a_strong_etag_of_its_body() -> None:
+    answer = A('{"data":[]}')
+    assert answer.etag.startswith('"') and answer.etag.endswith('"')
+    assert answer.etag == A('{"data":[]}').etag != A('{"data":[1]}').etag
+    assert answer.matches(answer.etag)
+    assert answer.matches(f'"other", W/{answer.etag}')
+    assert answer.matches("*")
+    assert not answer.matches('"other"')
+    assert not answer.matches(None)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from api.catalogue_early import EarlyCatalogueAnswers
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.gateway import mcp_endpoint
 from api.gateway.service import Gateway
@@ -81,6 +82,8 @@ def create_app(container: Container) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
+    # Inside the request context: an early answer is counted and logged like any other.
+    app.add_middleware(EarlyCatalogueAnswers, container=container)
     app.add_middleware(BodyLimit)  # inside the context: its 413 is a problem like any
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)

@@ -1,7 +1,7 @@
 import type { Deployment, DeploymentInstance } from '@mcps/sdk'
 import { describe, expect, it } from 'vitest'
 
-import { configText, countByStatus, FAST_POLL_MS, isSettled, pollDelay, SLOW_POLL_MS, uptime } from './status'
+import { applyChange, configText, countByStatus, FAST_POLL_MS, isSettled, pollDelay, SLOW_POLL_MS, uptime } from './status'
 
 function instance(partial: Partial<DeploymentInstance> = {}): DeploymentInstance {
   return {
@@ -44,6 +44,18 @@ function deployment(partial: Partial<Deployment> = {}): Deployment {
 }
 
 describe('deployment status', () => {
+  it('takes a change from the stream into a list by name: replaced, added in order, removed', () => {
+    const list = [deployment({ name: 'b' }), deployment({ name: 'd' })]
+    const replaced = applyChange(list, { type: 'deployment', id: '3', deployment: deployment({ name: 'd', status: 'stopped' }) })
+    expect(replaced.map((d) => [d.name, d.status])).toEqual([['b', 'running'], ['d', 'stopped']])
+    const added = applyChange(replaced, { type: 'deployment', id: '4', deployment: deployment({ name: 'c' }) })
+    expect(added.map((d) => d.name)).toEqual(['b', 'c', 'd'])
+    expect(applyChange(added, { type: 'deleted', id: '5', deployment: { id: 'd1', name: 'b' } }).map((d) => d.name)).toEqual(['c', 'd'])
+    expect(list.map((d) => d.name)).toEqual(['b', 'd']) // the list itself is left as it was
+    const older = deployment({ name: 'b', status: 'pending', updated_at: '2025-12-31T00:00:00Z' })
+    expect(applyChange(list, { type: 'deployment', id: '6', deployment: older })).toBe(list)
+  })
+
   it('is settled when it runs as asked, is stopped as asked, or has failed', () => {
     expect(isSettled(deployment())).toBe(true)
     expect(isSettled(deployment({ status: 'pending', ready_replicas: 0, instances: [] }))).toBe(false)

@@ -1,9 +1,10 @@
 /**
- * How a deployment's status reads, and how soon to look again: while anything is on its way
- * somewhere (pending, starting, stopping, rolling), the pages ask every couple of seconds;
- * once everything has settled, rarely. (The API has no status stream: a page polls.)
+ * How a deployment's status reads, how a change from the status stream lands in a list, and
+ * how soon to look again when the pages poll instead (the stream failed): while anything is
+ * on its way somewhere (pending, starting, stopping, rolling), every couple of seconds; once
+ * everything has settled, rarely.
  */
-import type { Deployment, DeploymentInstance, DeploymentStatus } from '@mcps/sdk'
+import type { Deployment, DeploymentEvent, DeploymentInstance, DeploymentStatus } from '@mcps/sdk'
 
 export const STATUSES: DeploymentStatus[] = ['running', 'pending', 'degraded', 'stopped', 'failed']
 
@@ -41,6 +42,19 @@ export function isSettled(deployment: Deployment): boolean {
 export function pollDelay(deployments: Deployment[] | null | undefined): number {
   if (!deployments) return FAST_POLL_MS
   return deployments.every(isSettled) ? SLOW_POLL_MS : FAST_POLL_MS
+}
+
+/**
+ * A list (by name) with one change from the stream applied: replaced, added or removed. A row
+ * older than the one shown (a stream's opening rows can trail a page read a moment later) is
+ * ignored: `updated_at` is its deployment's last event's time, which only moves forward.
+ */
+export function applyChange(deployments: Deployment[], change: DeploymentEvent): Deployment[] {
+  const rest = deployments.filter((d) => d.name !== change.deployment.name)
+  if (change.type === 'deleted') return rest
+  const shown = deployments.find((d) => d.name === change.deployment.name)
+  if (shown && Date.parse(shown.updated_at) > Date.parse(change.deployment.updated_at)) return deployments
+  return [...rest, change.deployment].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 /** Deployments per status, every status present (zero when none). */

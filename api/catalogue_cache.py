@@ -18,11 +18,14 @@ the database: it is what `api.catalogue_early` uses on the event loop, before ro
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,12 @@ class AnswerCache:
         grace: float = 1.0,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
+        """`background(f)` runs `f` elsewhere (an executor's `submit`): then `peek` has the
+        revision read there when it is due, and keeps answering meanwhile."""
         self._read_revision = read_revision
+        self._background = background
         self.poll, self.grace, self.max_entries = poll, grace, max_entries
         self._clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
@@ -93,14 +100,29 @@ class AnswerCache:
             return self._usable(key, current, self._clock())
 
     def peek(self, key: Hashable) -> Answer | None:
-        """`get` without reading the database: None also when the revision is due a read."""
+        """`get` without reading the database here. When the revision is due a read, that
+        read runs in the background, if there is one, and the last revision holds until
+        it is done (an answer lags a change by at most `poll` + the read + `grace`);
+        without a background, or before the first read, there is no answer."""
         if not self.enabled:
             return None
         now = self._clock()
         with self._lock:
             if now - self._checked_at >= self.poll:
-                return None
+                if self._background is None or self._revision < 0:
+                    return None
+                self._checked_at = now  # one reader at a time, as in `revision`
+                self._background(self._refresh)
             return self._usable(key, self._revision, now)
+
+    def _refresh(self) -> None:
+        try:
+            revision = self._read_revision()
+        except Exception:  # the next poll tries again; meanwhile the last revision holds
+            log.warning("reading the catalogue's revision failed", exc_info=True)
+            return
+        with self._lock:
+            self._revision = max(self._revision, revision)
 
     def alias(self, request: Hashable, key: Hashable) -> None:
         """Remember that `request` (a path and its raw query) asks for the answer at `key`.

@@ -8,6 +8,7 @@ security enforces that in the database, so another tenant's draft reads as missi
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -76,7 +77,10 @@ def answers(container: Container) -> AnswerCache:
             with container.db.scoped() as conn:
                 return catalogue_revision(conn)
 
-        _answers[url] = AnswerCache(read_revision)
+        # The early answers (`api.catalogue_early`) run on the event loop, where a database
+        # read would stall every request of the process: they have it read by this thread.
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalogue-revision")
+        _answers[url] = AnswerCache(read_revision, background=reader.submit)
     return _answers[url]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from api.catalogue_cache import Answer, AnswerCache
@@ -102,6 +103,39 @@ def test_peek_never_reads_the_revision_and_declines_once_a_read_is_due() -> None
     assert world.reads == 1
     assert cache.get("q") == A("answer")
     assert cache.peek("q") == A("answer")
+
+
+def test_with_a_background_peek_has_the_revision_read_there_and_answers_meanwhile() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, background=queued.append)
+    assert cache.peek("q") is None and queued == []  # nothing read yet: nothing to go on
+    cache.put("q", A("answer"), cache.revision())
+    world.revision, world.now = 8, 1.0
+    assert cache.peek("q") == A("answer")  # due: the read is queued, 7 holds meanwhile
+    assert cache.peek("q") == A("answer")
+    assert len(queued) == 1 and world.reads == 1
+    queued.pop()()
+    assert world.reads == 2
+    assert cache.peek("q") is None  # 8 now, and the answer's grace is over
+
+
+def test_a_failed_background_read_keeps_the_last_revision() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, background=queued.append)
+    cache.put("q", A("answer"), cache.revision())
+
+    def broken() -> int:
+        raise OSError("the database is away")
+
+    cache._read_revision = broken
+    world.now = 5.0
+    assert cache.peek("q") == A("answer")
+    queued.pop()()
+    assert cache.peek("q") == A("answer")
+    world.now = 5.2
+    assert cache.peek("q") == A("answer") and len(queued) == 1  # tried again
 
 
 def test_peek_follows_a_change_like_get() -> None:

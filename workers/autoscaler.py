@@ -117,7 +117,9 @@ class Autoscaler:
         )
         if decision is None:
             return None
-        if not self._record(deployment_id, decision.to_replicas, in_flight, decision.reason):
+        if not self._record(
+            row["tenant_id"], deployment_id, decision.to_replicas, in_flight, decision.reason
+        ):
             return None
         watch.changed_at = now
         return (
@@ -125,8 +127,11 @@ class Autoscaler:
             f" ({decision.reason}, {in_flight:.2f} in flight)"
         )
 
-    def _record(self, deployment_id: UUID, to_replicas: int, in_flight: float, reason: str) -> bool:
-        with bound(actor=ACTOR):
+    def _record(
+        self, tenant_id: UUID, deployment_id: UUID, to_replicas: int, in_flight: float, reason: str
+    ) -> bool:
+        """The decision as an event of the deployment's tenant (its audit log shows it)."""
+        with bound(actor=ACTOR, tenant_id=str(tenant_id)):
             for _ in range(5):
                 try:
                     self.deployments.autoscale(deployment_id, to_replicas, in_flight, reason)

@@ -9,15 +9,21 @@ deployer observes the same instances, records the ones nobody recorded (adoption
 only what is still missing, so no instance is ever doubled.
 
 One deployer leads at a time (a session-level Postgres advisory lock); others wait for it.
+
+What it records happens for a deployment's tenant, so every event it records carries that
+tenant and the actor `system:deployer` (it runs without a request to take them from), and
+shows in the tenant's audit log.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Event
@@ -25,23 +31,28 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+from eventsourcing.utils import get_topic
 
 from domain.deployments.application import Deployments
 from domain.deployments.deployments import Deployment
 from domain.deployments.values import Desired, Health
+from domain.shared.context import bound
 from domain.shared.errors import ConcurrentChangeError, DomainError
 from infra.database import Database
 from infra.deployment_logs import LogShipper
+from infra.eventstore import EVENTS_TABLE, log_follower, wait_for_commits
 from infra.mcp.connect import Target
 from infra.runtimes.base import InstanceSpec, Observed, Runtime, RuntimeStartError
 from infra.runtimes.policy import check_runnable
 from infra.settings import RuntimeSettings
+from projections.consistency import wait_for_position
 from projections.deployments_queries import desired_state
 from workers.autoscaler import Autoscaler
 from workers.deployer_health import HealthChecker
 
 log = logging.getLogger("mcps.deployer")
 
+ACTOR = "system:deployer"
 LEADER_LOCK = "SELECT pg_try_advisory_lock(hashtext('mcps.deployer')) AS leading"
 #: How long a new instance may take to answer its first health check (a first start may
 #: install its package), and how long a healthy one may fail checks before it is replaced.
@@ -49,6 +60,29 @@ START_GRACE_S = 120.0
 UNHEALTHY_GRACE_S = 30.0
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
 BUSY_INTERVAL_S, IDLE_INTERVAL_S = 0.1, 0.25
+#: What members (and the scaler) ask of a deployment, as opposed to the instance facts the
+#: deployer records itself: once one reaches the read model, a pass follows at once.
+ASKED = tuple(
+    get_topic(kind)
+    for kind in (
+        Deployment.Requested,
+        Deployment.Recreated,
+        Deployment.Scaled,
+        Deployment.Reconfigured,
+        Deployment.AutoscalingSet,
+        Deployment.AutoscalingCleared,
+        Deployment.Autoscaled,
+        Deployment.Upgraded,
+        Deployment.RolledBack,
+        Deployment.StartRequested,
+        Deployment.StopRequested,
+        Deployment.RestartRequested,
+        Deployment.Deleted,
+    )
+)
+#: How long a pass waits for the read model to show what was asked (then the interval's
+#: pass sees it anyway).
+READ_MODEL_WAIT_S = 2.0
 
 T = TypeVar("T")
 
@@ -83,6 +117,8 @@ class Reconciler:
         policy: RuntimeSettings | None = None,
         autoscaler: Autoscaler | None = None,
         clock: Callable[[], float] = time.monotonic,
+        distributed: bool = False,
+        topic_prefix: str = "mcps",
     ) -> None:
         self.deployments = deployments
         self.db = db
@@ -92,12 +128,22 @@ class Reconciler:
         self.autoscaler = autoscaler
         self.clock = clock
         self.policy = policy or RuntimeSettings()
+        #: How the deployments read model follows the log (directly, or through Kafka).
+        self.distributed, self.topic_prefix = distributed, topic_prefix
         self.tracked: dict[str, Tracked] = {}
         self.crashes: dict[UUID, int] = defaultdict(int)
         self.not_before: dict[UUID, float] = {}
-        #: The runtime holding each instance seen in this pass.
+        #: The runtime holding each instance seen (or started) in this pass.
         self.holder: dict[str, Runtime] = {}
+        #: Instances started in this pass: probed at once, not from the next pass on.
+        self.started: list[Observed] = []
+        #: Set when a pass is due before the interval ends (a health verdict turned).
+        self.wake = health.changed
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        # Logs ship beside the passes: a slow insert (chDB's first takes seconds) must not
+        # hold up the next pass, which may have a health verdict to record.
+        self._shipper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deployer-logs")
+        self._shipping: Future[None] | None = None
 
     # --- one pass ---------------------------------------------------------------------------
 
@@ -109,7 +155,7 @@ class Reconciler:
                 report.actions += self.autoscaler.scale(wanted)
             except Exception:  # scaling is a refinement; reconciling must go on
                 log.exception("deployer: autoscaler failed")
-        self.holder = {}
+        self.holder, self.started = {}, []
         observed: list[Observed] = []
         for runtime in self.runtimes.values():
             for seen in runtime.observe():
@@ -131,15 +177,49 @@ class Reconciler:
         self.health.watch(
             {
                 seen.instance_id: Target(seen.endpoint, self._is_remote(seen))
-                for seen in observed
+                for seen in [*observed, *self.started]
                 if seen.running and seen.endpoint and seen.instance_id in self.tracked
             }
         )
-        if self.logs is not None:
-            self.logs.ship(observed, self.holder)
-        for instance_id in set(self.tracked) - {seen.instance_id for seen in observed}:
+        if self.logs is not None and (self._shipping is None or self._shipping.done()):
+            self._shipping = self._shipper.submit(self._ship, observed, dict(self.holder))
+        present = {seen.instance_id for seen in [*observed, *self.started]}
+        for instance_id in set(self.tracked) - present:
             del self.tracked[instance_id]
         return report
+
+    def _ship(self, observed: list[Observed], holder: dict[str, Runtime]) -> None:
+        assert self.logs is not None
+        try:
+            self.logs.ship(observed, holder)
+        except Exception:  # the next call ships what this one could not
+            log.exception("deployer: shipping logs failed")
+
+    def flush_logs(self) -> None:
+        """Wait for the logs being shipped (a caller about to read them, or shutting down)."""
+        if self._shipping is not None:
+            self._shipping.result()
+
+    def follow_asked(self, stop: Event) -> None:
+        """Wake the pass loop as soon as what a member asked of a deployment is in the read
+        model, instead of at the next interval. Any commit wakes this (the store's NOTIFY);
+        one indexed look at the new events says whether it was such a request."""
+        while not stop.is_set():
+            try:
+                with log_follower(self.db) as (conn, listener):
+                    seen = _head(conn)
+                    while not stop.is_set():
+                        wait_for_commits(listener, timeout=0.5)
+                        seen, asked = _asked_since(conn, seen)
+                        if asked is not None:
+                            wait_for_position(
+                                self.db, "deployments", asked, READ_MODEL_WAIT_S,
+                                distributed=self.distributed, prefix=self.topic_prefix,
+                            )  # fmt: skip
+                            self.wake.set()
+            except psycopg.OperationalError as error:
+                log.warning("deployer: not following the log (%s); retrying", error)
+                stop.wait(1.0)
 
     def stop_all(self) -> None:
         """Stop every instance (the one-process product shutting down), recording each."""
@@ -214,7 +294,7 @@ class Reconciler:
     def _exited(self, seen: Observed, report: PassReport) -> None:
         crash = Deployment.is_crash(seen.reason)
         self._record(
-            self.deployments.record_exit, seen.deployment_id, seen.instance_id,
+            self.deployments.record_exit, seen.tenant_id, seen.deployment_id, seen.instance_id,
             seen.exit_code, seen.reason,
         )  # fmt: skip
         if crash:
@@ -225,8 +305,9 @@ class Reconciler:
         """An instance nobody recorded (its deployer died after starting it): record it with
         the version and generation it was started with; the pass then keeps or replaces it."""
         self._record(
-            self.deployments.record_started, seen.deployment_id, seen.instance_id, seen.replica,
-            seen.ref, seen.endpoint, version=seen.version, generation=seen.generation,
+            self.deployments.record_started, seen.tenant_id, seen.deployment_id,
+            seen.instance_id, seen.replica, seen.ref, seen.endpoint, version=seen.version,
+            generation=seen.generation,
         )  # fmt: skip
         report.actions.append(f"adopted {seen.instance_id}")
 
@@ -248,8 +329,8 @@ class Reconciler:
             tracked.unhealthy_since = tracked.unhealthy_since or now
         if health.value != tracked.health:
             self._record(
-                self.deployments.record_health, seen.deployment_id, seen.instance_id, health,
-                detail,
+                self.deployments.record_health, seen.tenant_id, seen.deployment_id,
+                seen.instance_id, health, detail,
             )  # fmt: skip
             tracked.health = health.value
             report.actions.append(f"{seen.instance_id} {health.value}")
@@ -294,7 +375,10 @@ class Reconciler:
             check_runnable(spec.runtime, self.policy)
             started = runtime.start(spec)
         except (RuntimeStartError, DomainError) as error:
-            self._record(self.deployments.record_start_failed, deployment_id, replica, str(error))
+            self._record(
+                self.deployments.record_start_failed, deployment.tenant, deployment_id, replica,
+                str(error),
+            )  # fmt: skip
             self._crashed(deployment_id)
             report.actions.append(f"{deployment.name}: start failed ({error})")
             return False
@@ -302,18 +386,21 @@ class Reconciler:
             first_seen=self.clock(), health=Health.STARTING.value
         )
         self._record(
-            self.deployments.record_started, deployment_id, started.instance_id, replica,
-            started.ref, started.endpoint,
+            self.deployments.record_started, deployment.tenant, deployment_id,
+            started.instance_id, replica, started.ref, started.endpoint,
         )  # fmt: skip
         current.append(started)
+        self.started.append(started)
+        self.holder[started.instance_id] = runtime
         report.actions.append(f"started {started.instance_id}")
         return True
 
     def _stop(self, seen: Observed, runtime: Runtime, report: PassReport, reason: str) -> None:
         runtime.stop(seen.instance_id)
         self._record(
-            self.deployments.record_exit, seen.deployment_id, seen.instance_id, None, reason
-        )
+            self.deployments.record_exit, seen.tenant_id, seen.deployment_id, seen.instance_id,
+            None, reason,
+        )  # fmt: skip
         if Deployment.is_crash(reason):
             self._crashed(seen.deployment_id)
         runtime.remove(seen.instance_id)
@@ -336,17 +423,21 @@ class Reconciler:
         delay = min(BACKOFF_BASE_S * 2 ** (self.crashes[deployment_id] - 1), BACKOFF_MAX_S)
         self.not_before[deployment_id] = self.clock() + delay
 
-    def _record(self, command: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Record what was seen; a concurrent change (a member's command) is retried on the
-        fresh aggregate, and a deployment deleted meanwhile is simply skipped."""
-        for _ in range(5):
-            try:
-                return command(*args, **kwargs)
-            except ConcurrentChangeError:
-                continue
-            except DomainError as error:
-                log.info("not recorded: %s", error)
-                return None
+    def _record(
+        self, command: Callable[..., T], tenant_id: UUID, *args: Any, **kwargs: Any
+    ) -> T | None:
+        """Record what was seen, as the deployer for the deployment's tenant; a concurrent
+        change (a member's command) is retried on the fresh aggregate, and a deployment
+        deleted meanwhile is simply skipped."""
+        with bound(actor=ACTOR, tenant_id=str(tenant_id)):
+            for _ in range(5):
+                try:
+                    return command(*args, **kwargs)
+                except ConcurrentChangeError:
+                    continue
+                except DomainError as error:
+                    log.info("not recorded: %s", error)
+                    return None
         return None
 
 
@@ -368,8 +459,14 @@ def leadership(db: Database, stop: Event, poll: float = 1.0) -> Iterator[bool]:
 
 
 def run(reconciler: Reconciler, stop: Event) -> None:
-    """Pass after pass until `stop`: quickly while something changes, calmly otherwise."""
+    """Pass after pass until `stop`: quickly while something changes, calmly otherwise, and
+    at once when woken (a health verdict turned, or a member asked for a change)."""
+    follower = threading.Thread(
+        target=reconciler.follow_asked, args=(stop,), daemon=True, name="deployer-follow"
+    )
+    follower.start()
     while not stop.is_set():
+        reconciler.wake.clear()  # a wake during the pass makes the wait below return at once
         try:
             busy = reconciler.reconcile_once().busy
         except psycopg.OperationalError as error:
@@ -378,7 +475,26 @@ def run(reconciler: Reconciler, stop: Event) -> None:
         except Exception:  # a pass must not kill the deployer; the next one retries
             log.exception("deployer: pass failed")
             busy = False
-        stop.wait(BUSY_INTERVAL_S if busy or _settling(reconciler) else IDLE_INTERVAL_S)
+        reconciler.wake.wait(BUSY_INTERVAL_S if busy or _settling(reconciler) else IDLE_INTERVAL_S)
+
+
+def _head(conn: psycopg.Connection[dict[str, Any]]) -> int:
+    row = conn.execute(f"SELECT max(notification_id) AS head FROM {EVENTS_TABLE}").fetchone()
+    return int(row["head"] or 0) if row else 0
+
+
+def _asked_since(conn: psycopg.Connection[dict[str, Any]], after: int) -> tuple[int, int | None]:
+    """The log's head now, and the position of the last request among the events after
+    `after` (None when there was none)."""
+    row = conn.execute(
+        f"SELECT max(notification_id) AS head,"
+        f" max(notification_id) FILTER (WHERE topic = ANY(%s)) AS asked"
+        f" FROM {EVENTS_TABLE} WHERE notification_id > %s",
+        [list(ASKED), after],
+    ).fetchone()
+    if row is None or row["head"] is None:
+        return after, None
+    return int(row["head"]), row["asked"]
 
 
 def _settling(reconciler: Reconciler) -> bool:

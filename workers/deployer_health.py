@@ -3,8 +3,11 @@
 One asyncio loop in a thread of its own keeps one MCP session per instance (never a new
 session per probe), with the lean client the gateway uses (`infra.mcp.wire`): a probe is one
 small HTTP request, not the SDK's machinery. A starting instance is probed often, so it is
-known healthy within a fraction of a second of answering; a healthy one every `interval`.
-The deployer reads the latest verdicts each pass (`verdict`) and records only transitions.
+known healthy as soon as it answers; a healthy one every `interval`. A starting instance's
+first probe waits at its bridge until the server is ready (the bridge holds requests that
+come early), so it answers the moment the server does. The deployer reads the latest
+verdicts each pass (`verdict`) and records only transitions; `changed` is set when an
+instance's verdict turns (or comes first), so the deployer passes at once to record it.
 
 A remote endpoint is connected to at the address the SSRF check approved (`pinned_url`), so
 a name that re-resolves to an internal address between checks gets nowhere.
@@ -38,13 +41,15 @@ class HealthChecker:
         self,
         *,
         interval: float = 5.0,
-        starting_interval: float = 0.1,
+        starting_interval: float = 0.05,
         allowed_hosts: list[str] | None = None,
     ) -> None:
         self.interval = interval
         self.starting_interval = starting_interval
         self.allowed_hosts = allowed_hosts or []
         self._verdicts: dict[str, Verdict] = {}
+        #: Set (from the probing thread) when a verdict turns; the deployer clears it.
+        self.changed = threading.Event()
         self._tasks: dict[str, tuple[Target, asyncio.Task[None]]] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="health")
@@ -95,7 +100,7 @@ class HealthChecker:
                     max_connections=2,
                 )
                 while True:
-                    self._verdicts[instance_id] = Verdict(True, "", time.time())
+                    self._judge(instance_id, Verdict(True, "", time.time()))
                     await asyncio.sleep(self.interval)
                     async with asyncio.timeout(PROBE_TIMEOUT_S):
                         await session.request("ping")
@@ -103,12 +108,18 @@ class HealthChecker:
                 raise
             except Exception as error:  # whatever broke, the instance did not answer
                 detail = _describe(error)
-                self._verdicts[instance_id] = Verdict(False, detail, time.time())
+                self._judge(instance_id, Verdict(False, detail, time.time()))
                 log.debug("instance %s: %s", instance_id, detail)
             finally:
                 if session is not None:
                     await session.close()
             await asyncio.sleep(self.starting_interval)
+
+    def _judge(self, instance_id: str, verdict: Verdict) -> None:
+        before = self._verdicts.get(instance_id)
+        self._verdicts[instance_id] = verdict
+        if before is None or before.healthy != verdict.healthy:
+            self.changed.set()
 
 
 def _describe(error: BaseException) -> str:

@@ -48,6 +48,8 @@ def build_reconciler(container: Container) -> Reconciler:
         LogShipper(clickhouse_client(settings.clickhouse_url, settings.home)),
         policy=settings.runtime,
         autoscaler=Autoscaler(container.deployments, container.load_signal, settings.autoscaling),
+        distributed=settings.distributed,
+        topic_prefix=settings.kafka_topic_prefix,
     )
 
 

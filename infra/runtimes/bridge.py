@@ -10,7 +10,11 @@ exits, the bridge writes `exit.json` and exits too. SIGTERM stops the upstream g
 
 This module is the light half: the MCP SDK takes a second or two to import on a busy machine,
 and the runtime's `start()` waits only for `state.json`, so that is written before the serving
-half (`bridge_serve`) is imported; connections queue in the listen backlog meanwhile.
+half (`bridge_serve`) is imported; connections queue in the listen backlog meanwhile. A process
+server whose package is in place (or that names none) is started here too, right after, so its
+own start-up (about as long: it imports the SDK as well) overlaps the serving half's import;
+its output waits in its pipes until the serving half reads them. Where a package must be
+installed first, the serving half installs it and starts the server afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ import time
 from pathlib import Path
 
 from infra.runtimes.base import InstanceSpec
-from infra.runtimes.bridge_files import STATE, decode_spec, start_time, write_json
+from infra.runtimes.bridge_files import (
+    OUTPUT,
+    STATE,
+    InstanceLog,
+    decode_spec,
+    start_time,
+    write_json,
+)
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -57,9 +68,16 @@ def main() -> None:
     # stop the upstream properly and write exit.json.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     listener = announce(folder, spec)
+    log = InstanceLog(folder / OUTPUT)
+    launched = None
+    if spec.runtime["kind"] == "process":
+        from infra.runtimes.process_launch import launch, ready_command_line
+
+        if line := ready_command_line(spec, home):
+            launched = launch(spec, home, line, log)
     from infra.runtimes.bridge_serve import run
 
-    run(folder, spec, home, listener, STOP_SIGNALS)
+    run(folder, spec, home, listener, STOP_SIGNALS, log, launched)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import uvicorn
@@ -22,9 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.runtimes.base import InstanceSpec
-from infra.runtimes.bridge_files import EXIT, OUTPUT, InstanceLog, write_json
+from infra.runtimes.bridge_files import EXIT, write_json
 from infra.runtimes.bridge_proxy import Listeners, ProxyServer
 from infra.runtimes.upstream import LogFn, OpenUpstream, Upstream, UpstreamStartError
+
+if TYPE_CHECKING:
+    from infra.runtimes.process_launch import Launched
 
 #: How long a request waits for the upstream to be ready before it is told to come back.
 READY_WAIT_S = 30.0
@@ -129,18 +134,25 @@ async def serve(
 
 
 async def supervise(
-    spec: InstanceSpec, home: Path, gate: Gate, signals: AsyncIterator[int], log: LogFn
+    spec: InstanceSpec,
+    home: Path,
+    gate: Gate,
+    signals: AsyncIterator[int],
+    log: LogFn,
+    launched: Launched | None = None,
 ) -> tuple[int | None, str]:
-    """Start the upstream and proxy to it until it exits or a signal says stop."""
+    """Start the upstream (or take over the one the light half `launched`) and proxy to it
+    until it exits or a signal says stop."""
     opened: list[Upstream] = []
     outcome: tuple[int | None, str] = (None, "stopped")
 
     async def run() -> None:
         nonlocal outcome
         try:
-            open_upstream: OpenUpstream = import_module(
-                UPSTREAMS[spec.runtime["kind"]]
-            ).open_upstream
+            module = import_module(UPSTREAMS[spec.runtime["kind"]])
+            open_upstream: OpenUpstream = module.open_upstream
+            if launched is not None:
+                open_upstream = partial(module.open_upstream, launched=launched)
             async with open_upstream(spec, home, log) as upstream:
                 opened.append(upstream)
                 outcome = await serve(upstream, gate, Listeners(log), log)
@@ -167,10 +179,12 @@ def run(
     home: Path,
     listener: socket.socket,
     stop_signals: set[signal.Signals],
+    log: LogFn,
+    launched: Launched | None = None,
 ) -> None:
     """Serve on `listener` until the upstream exits or one of `stop_signals` (blocked by the
     caller since it announced the instance) arrives."""
-    anyio.run(_run, folder, spec, home, listener, stop_signals)
+    anyio.run(_run, folder, spec, home, listener, stop_signals, log, launched)
 
 
 async def _run(
@@ -179,10 +193,12 @@ async def _run(
     home: Path,
     listener: socket.socket,
     stop_signals: set[signal.Signals],
+    log: LogFn,
+    launched: Launched | None,
 ) -> None:
     with anyio.open_signal_receiver(*stop_signals) as signals:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # one that came meanwhile lands
-        await _serve(folder, spec, home, listener, signals)
+        await _serve(folder, spec, home, listener, signals, log, launched)
 
 
 async def _serve(
@@ -191,8 +207,9 @@ async def _serve(
     home: Path,
     listener: socket.socket,
     signals: AsyncIterator[int],
+    log: LogFn,
+    launched: Launched | None,
 ) -> None:
-    log = InstanceLog(folder / OUTPUT)
     logging.getLogger().addHandler(InstanceLogHandler(log))
     gate = Gate()
     config = uvicorn.Config(
@@ -206,7 +223,7 @@ async def _serve(
     http = BridgeServer(config)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(http.serve, [listener])
-        exit_code, reason = await supervise(spec, home, gate, signals, log)
+        exit_code, reason = await supervise(spec, home, gate, signals, log, launched)
         log("system", "info" if reason == "stopped" or exit_code == 0 else "error", reason)
         write_json(folder / EXIT, {"exit_code": exit_code, "reason": reason, "at": time.time()})
         http.should_exit = True

@@ -1,48 +1,41 @@
 """A stdio MCP server run as a local child process of the bridge.
 
-The child gets its own working directory (`<instance>/work`), a minimal environment (the
-platform's own secrets stay in the control plane), resource limits set before `exec`, and
-`PR_SET_PDEATHSIG` so it dies with its bridge even when the bridge is killed outright. It leads
-its own process group, so stopping it also stops whatever it spawned.
+The child is started by `process_launch` (its environment, limits and process group are
+described there), usually by the bridge's light half before the serving half is imported;
+this module takes over its pipes. Where a package must be installed first, it installs it
+and starts the child itself.
 
 No cgroups: cgroup v2 is not mounted on the machines we run on today (only v1 controllers), so
-memory and CPU caps are left to the Docker runtime; the optional address-space limit below is
-the one memory bound a process instance can have.
+memory and CPU caps are left to the Docker runtime; the optional address-space limit is the
+one memory bound a process instance can have.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import resource
 import signal
-from collections.abc import AsyncIterator, Callable
+import subprocess
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import anyio
 import mcp_types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
-from domain.marketplace.specs import config_values, render
 from infra.mcp.packages import InstallError, PackageInstaller
 from infra.runtimes.base import InstanceSpec
-from infra.runtimes.bridge_files import INHERITED_ENV, WORK, instance_dir
+from infra.runtimes.process_launch import Launched, command_line, launch
 from infra.runtimes.upstream import LogFn, UpstreamStartError, exit_reason
 
 #: A protocol message is one line; tools/list or a resource read can be large.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-MAX_OPEN_FILES = 1024
 #: Stop: close stdin and wait, then SIGTERM the group and wait, then SIGKILL it.
 STDIN_GRACE_S = 1.5
 TERM_GRACE_S = 2.0
-
-_PR_SET_PDEATHSIG = 1
-# Loaded here, not in the child: between fork and exec only async-signal-safe work is safe.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def level_of(line: str) -> str:
@@ -58,8 +51,14 @@ def level_of(line: str) -> str:
 class ProcessUpstream:
     """The child's stdin and stdout as the streams `mcp.ClientSession` takes."""
 
-    def __init__(self, process: asyncio.subprocess.Process, log: LogFn) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        pipes: tuple[asyncio.StreamWriter, asyncio.StreamReader, asyncio.StreamReader],
+        log: LogFn,
+    ) -> None:
         self.process = process
+        self.stdin, self.stdout, self.stderr = pipes
         self.log = log
         self.read: MemoryObjectReceiveStream[SessionMessage | Exception]
         self.write: MemoryObjectSendStream[SessionMessage]
@@ -75,8 +74,8 @@ class ProcessUpstream:
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
-            if self.process.stdin and not self.process.stdin.is_closing():
-                self.process.stdin.close()
+            if not self.stdin.is_closing():
+                self.stdin.close()
             for grace, then in ((STDIN_GRACE_S, signal.SIGTERM), (TERM_GRACE_S, signal.SIGKILL)):
                 with anyio.move_on_after(grace):
                     await self._exited.wait()
@@ -101,15 +100,14 @@ class ProcessUpstream:
                     await anyio.wait_readable(pidfd)
                 finally:
                     os.close(pidfd)
-            while self.process.returncode is None:  # the event loop reaps it a moment later
+            while self.process.poll() is None:  # reaps it
                 await anyio.sleep(0.005)
         self._to_session.close()
         self._exited.set()
 
     async def pump_stdout(self) -> None:
-        assert self.process.stdout
         async with self._to_session:
-            while line := await _read_line(self.process.stdout, self.log, "stdout"):
+            while line := await _read_line(self.stdout, self.log, "stdout"):
                 try:
                     message = mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
                 except ValueError:
@@ -121,19 +119,17 @@ class ProcessUpstream:
                     await self._to_session.send(SessionMessage(message))
 
     async def pump_stdin(self) -> None:
-        assert self.process.stdin
         async with self._from_session:
             async for item in self._from_session:
                 data = item.message.model_dump_json(by_alias=True, exclude_unset=True)
                 try:
-                    self.process.stdin.write(data.encode() + b"\n")
-                    await self.process.stdin.drain()
+                    self.stdin.write(data.encode() + b"\n")
+                    await self.stdin.drain()
                 except (BrokenPipeError, ConnectionResetError):
                     return
 
     async def pump_stderr(self) -> None:
-        assert self.process.stderr
-        while line := await _read_line(self.process.stderr, self.log, "stderr"):
+        while line := await _read_line(self.stderr, self.log, "stderr"):
             text = line.decode(errors="replace").rstrip()
             if text:
                 self.log("stderr", level_of(text), text)
@@ -150,96 +146,58 @@ async def _read_line(stream: asyncio.StreamReader, log: LogFn, name: str) -> byt
             )
 
 
-def child_env(spec_env: dict[str, str], work: Path, bin_dir: Path | None) -> dict[str, str]:
-    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    if bin_dir is not None:
-        env["PATH"] = os.pathsep.join(filter(None, [str(bin_dir), env.get("PATH")]))
-    return env | {"HOME": str(work)} | spec_env
-
-
-def limits_of(runtime: dict[str, Any]) -> list[tuple[int, tuple[int, int]]]:
-    """The rlimits to set in the child. RLIMIT_NPROC is not among them: it counts every
-    process of the user, and all instances share the platform's user."""
-    _, files_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    files = (
-        MAX_OPEN_FILES if files_hard == resource.RLIM_INFINITY else min(MAX_OPEN_FILES, files_hard)
+async def adopt(
+    process: subprocess.Popen[bytes],
+) -> tuple[asyncio.StreamWriter, asyncio.StreamReader, asyncio.StreamReader]:
+    """The child's pipes as asyncio streams (what `create_subprocess_exec` would have made)."""
+    assert process.stdin and process.stdout and process.stderr
+    loop = asyncio.get_running_loop()
+    readers = []
+    for pipe in (process.stdout, process.stderr):
+        reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES, loop=loop)
+        await loop.connect_read_pipe(partial(asyncio.StreamReaderProtocol, reader), pipe)
+        readers.append(reader)
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.streams.FlowControlMixin(loop), process.stdin
     )
-    limits = [(resource.RLIMIT_CORE, (0, 0)), (resource.RLIMIT_NOFILE, (files, files))]
-    # Off unless the operator sets it: V8 and the JVM reserve far more address space than
-    # they use, so a cap that suits Python kills Node servers at start.
-    address_space_mb = (runtime.get("limits") or {}).get("address_space_mb")
-    if address_space_mb:
-        size = int(address_space_mb) * 1024 * 1024
-        limits.append((resource.RLIMIT_AS, (size, size)))
-    return limits
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return writer, readers[0], readers[1]
 
 
-def in_child(parent: int, limits: list[tuple[int, tuple[int, int]]]) -> Callable[[], None]:
-    """What runs between fork and exec: die with the bridge, then take the limits."""
-
-    def setup() -> None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the bridge died before prctl took effect
-            os._exit(1)
-        for which, value in limits:
-            resource.setrlimit(which, value)
-
-    return setup
-
-
-async def command_line(
-    spec: InstanceSpec, home: Path, log: LogFn
-) -> tuple[str, list[str], dict[str, str], Path | None]:
-    """The executable, its args and the spec's env, installing the package it names first.
-
-    Only the named package's own executable runs, as in introspection: a bare command would
-    be whatever this machine has under that name.
-    """
-    runtime = spec.runtime
-    command = runtime["command"]
+async def install_and_launch(spec: InstanceSpec, home: Path, log: LogFn) -> Launched:
+    """Install the package the runtime names (progress to the log), then start the server."""
     bin_dir = None
-    if runtime.get("package"):
+    if package := spec.runtime.get("package"):
         installer = PackageInstaller(home)
         try:
             bin_dir = await anyio.to_thread.run_sync(
-                installer.ensure, runtime["package"], lambda line: log("system", "info", line)
+                installer.ensure, package, lambda line: log("system", "info", line)
             )
         except InstallError as error:
             raise UpstreamStartError(f"install failed: {error}") from None
-        command = str(bin_dir / Path(command).name)
-        if not Path(command).exists():
-            raise UpstreamStartError(f"the package has no executable named {Path(command).name}")
-    args, env = render(runtime, config_values(spec.config_schema, spec.config))
-    return command, args, env, bin_dir
+    line = command_line(spec, bin_dir)
+    if bin_dir is not None and not Path(line.command).exists():
+        raise UpstreamStartError(f"the package has no executable named {line.name}")
+    return launch(spec, home, line, log)
 
 
 @asynccontextmanager
 async def open_upstream(
-    spec: InstanceSpec, home: Path, log: LogFn
+    spec: InstanceSpec, home: Path, log: LogFn, *, launched: Launched | None = None
 ) -> AsyncIterator[ProcessUpstream]:
-    """Install (if needed) and start the server; stop it when the context ends."""
-    command, args, spec_env, bin_dir = await command_line(spec, home, log)
-    work = instance_dir(home, spec.instance_id) / WORK
-    work.mkdir(parents=True, exist_ok=True)
-    log("system", "info", f"starting {Path(command).name}")
+    """Start the server (installing its package first if need be), unless the bridge's light
+    half has `launched` it already; stop it when the context ends."""
+    if launched is None:
+        launched = await install_and_launch(spec, home, log)
+    if launched.process is None:
+        raise UpstreamStartError(launched.error)
+    process = launched.process
     try:
-        process = await asyncio.create_subprocess_exec(
-            command,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=work,
-            env=child_env(spec_env, work, bin_dir),
-            start_new_session=True,
-            preexec_fn=in_child(os.getpid(), limits_of(spec.runtime)),
-            limit=MAX_MESSAGE_BYTES,
-        )
-    except OSError as error:
-        raise UpstreamStartError(
-            f"could not start {Path(command).name}: {error.strerror}"
-        ) from None
-    upstream = ProcessUpstream(process, log)
+        upstream = ProcessUpstream(process, await adopt(process), log)
+    except BaseException:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        raise
     async with anyio.create_task_group() as tasks:
         for pump in (
             upstream.watch_exit,

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import anyio
 import httpx
@@ -26,6 +27,9 @@ from infra.mcp.ssrf import BlockedAddressError
 from infra.runtimes.base import Observed
 from infra.runtimes.process import ProcessRuntime
 from infra.settings import RuntimeSettings
+from projections.audit import AuditFilter, query_audit
+from projections.consistency import wait_for_position
+from projections.registry import by_name
 from tests.integration.deployer_support import (
     OWNER,
     DeployWorld,
@@ -34,7 +38,8 @@ from tests.integration.deployer_support import (
     wait_for,
 )
 from tests.support import live_server, mcp_http_server
-from workers.deployer import Reconciler, run
+from workers.deployer import ACTOR, Reconciler, run
+from workers.replay import replay
 from workers.run_deployer import build_reconciler
 
 
@@ -179,6 +184,37 @@ def test_stop_start_and_delete(world: DeployWorld, deployer: Reconciler) -> None
         lambda: not [s for r in deployer.runtimes.values() for s in r.observe()
                      if s.deployment_id == view["id"]],
     )  # fmt: skip
+
+
+def test_instance_facts_show_in_the_tenants_audit_log_and_replay_alike(
+    world: DeployWorld, deployer: Reconciler
+) -> None:
+    """The deployer records for the deployment's tenant, as `system:deployer`: its facts are
+    in that tenant's audit log (read as the app role, scoped to the tenant), and a rebuilt
+    audit log holds the same rows."""
+    world.deploy("audited", "toy")
+    view = running(world, "audited", 1)
+    head = world.container.events.head()
+    db = world.container.db
+    assert wait_for_position(db, "audit", head, 60, distributed=False)
+    with db.scoped(world.tenant.id, world.user_id) as conn:
+        rows = query_audit(conn, AuditFilter(event_type="deployments.Deployment"), 500)
+    mine = [r for r in rows if r["aggregate_id"] == view["id"]]
+    facts = {(r["event_type"].rsplit(".", 1)[-1], r["actor"]) for r in mine}
+    assert {("InstanceStarted", ACTOR), ("InstanceHealthChanged", ACTOR)} <= facts
+    healthy = [r for r in mine if r["data"].get("health") == "healthy"]
+    assert healthy and all(str(r["tenant_id"]) == str(world.tenant.id) for r in mine)
+    with db.scoped(uuid4()) as other:  # another tenant's scope sees none of them
+        assert not [
+            r for r in query_audit(other, AuditFilter(), 500) if r["aggregate_id"] == view["id"]
+        ]
+
+    query = "SELECT * FROM audit.audit_view WHERE position <= %s ORDER BY position"
+    with db.connect_owner() as conn:
+        before = conn.execute(query, [head]).fetchall()
+    replay(world.container.events, db, by_name("audit"))
+    with db.connect_owner() as conn:
+        assert conn.execute(query, [head]).fetchall() == before
 
 
 def test_a_remote_endpoint_is_attached_and_ssrf_targets_refused(

@@ -356,6 +356,64 @@ def test_a_stop_right_after_start_is_clean(runtime: ProcessRuntime) -> None:
     runtime.remove(spec.instance_id)
 
 
+def children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def early_server(observed: Observed) -> int:
+    """The server's pid as soon as the bridge has forked it, and whether the bridge had loaded
+    the MCP SDK by then (pydantic's compiled core is mapped once it has)."""
+    bridge = bridge_pid(observed)
+    deadline = time.monotonic() + WAIT_S
+    while not (found := children(bridge)):
+        assert time.monotonic() < deadline, "the bridge started no server"
+        time.sleep(0.002)
+    assert "_pydantic_core" not in Path(f"/proc/{bridge}/maps").read_text(), (
+        "the server was started only after the bridge had imported the MCP SDK"
+    )
+    [server] = found
+    return server
+
+
+def test_the_server_starts_while_the_bridge_loads_with_stop_signals_let_through(
+    runtime: ProcessRuntime,
+) -> None:
+    """The bridge's light half starts a server that needs no install before it imports the
+    serving half, so their start-ups overlap; the signals it holds back meanwhile are not
+    held back in the server."""
+    observed = runtime.start(toy_spec())
+    server = early_server(observed)
+    assert through(observed, lambda session: session.send_ping()) is not None
+    assert upstream_pid(observed) == server
+    status = dict(
+        line.split(":\t", 1) for line in Path(f"/proc/{server}/status").read_text().splitlines()
+    )
+    assert int(status["SigBlk"], 16) == 0
+    lines, _ = runtime.read_logs(observed.instance_id, 0)
+    assert [line.message for line in lines if line.stream == "system"][:2] == [
+        f"starting {Path(sys.executable).name}",
+        "ready: toy 1.0.0",
+    ]
+    runtime.stop(observed.instance_id)
+    assert ended(runtime, observed.instance_id).reason == "stopped" and gone(server)
+    runtime.remove(observed.instance_id)
+
+
+def test_a_stop_while_the_bridge_loads_ends_the_server_it_started(
+    runtime: ProcessRuntime,
+) -> None:
+    observed = runtime.start(toy_spec())
+    server = early_server(observed)
+    runtime.stop(observed.instance_id)
+    assert ended(runtime, observed.instance_id).reason == "stopped"
+    assert gone(server), "the server outlived a stop that came while its bridge was loading"
+    runtime.remove(observed.instance_id)
+
+
 def test_a_package_that_does_not_exist_fails_its_install_visibly(runtime: ProcessRuntime) -> None:
     package = {"registry": "pypi", "name": "mcps-one-no-such-package-7d3a", "version": "1.0.0"}
     spec = spec_for(

@@ -122,3 +122,23 @@ class TaskPublic(BaseModel):
         description="Once finished, when the call was refused before it was sent (a rate "
         "limit, a deployment that stopped, …): the problem+json a synchronous call answers"
     )
+
+
+class TaskSummary(BaseModel):
+    """A task in a listing: its status and times, without params or answer (read the task)."""
+
+    task_id: str
+    status: TaskStatusName
+    name: str = Field(description="The deployment called")
+    method: str = Field(description="The tool called")
+    attempts: int
+    token_id: str | None = Field(description="The API token that asked (none for a session)")
+    call_id: str | None = Field(description="The billed call, once it was sent")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TasksPage(BaseModel):
+    data: list[TaskSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page")

@@ -9,6 +9,7 @@ from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.directory import DirectoryProjection
 from projections.ledger import LedgerProjection
+from projections.tasks import TasksProjection
 
 
 def all_projections() -> list[Projection]:
@@ -18,6 +19,7 @@ def all_projections() -> list[Projection]:
         LedgerProjection(),
         CatalogueProjection(),
         DeploymentsProjection(),
+        TasksProjection(),
     ]
 
 

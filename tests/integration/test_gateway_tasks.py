@@ -254,3 +254,82 @@ def test_two_api_processes_looking_for_tasks_run_each_once(gw: GatewayWorld) -> 
     assert {t["status"] for t in tasks} == {"succeeded"}
     assert {t["attempts"] for t in tasks} == {1}
     assert all(len(billed_for(gw, str(task_id))) == 1 for task_id in ids)
+
+
+def listed(http: httpx.Client, params: dict[str, Any], want: set[str]) -> list[dict[str, Any]]:
+    """The listing once the read model has caught up with every task in `want`."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = http.get("/api/v1/tasks", params=params)
+        assert r.status_code == 200, r.text
+        rows: list[dict[str, Any]] = r.json()["data"]
+        if want <= {row["task_id"] for row in rows}:
+            return rows
+        assert time.monotonic() < deadline, f"the listing never showed {want}: {rows}"
+        time.sleep(0.02)
+
+
+def test_the_tenant_lists_its_tasks_newest_first_by_status_and_page(gw: GatewayWorld) -> None:
+    tenancy = gw.world.container.tenancy
+    tenancy.create_team(gw.world.user_id, "listers", "Listers")
+    outsider = tenancy.issue_token("listers", gw.world.user_id, "l", [Scope.MCP_READ], None)
+    with gw.client() as http:
+        ids = [
+            http.post("/api/v1/mcp/toy/call", params={"mode": "async"}, json=ECHO).json()["task_id"]
+            for _ in range(3)
+        ]
+        for task_id in ids:
+            finished(http, task_id)
+        failing = http.post(
+            "/api/v1/mcp/clock/call",
+            params={"mode": "async"},
+            json={"method": "get_current_time", "params": {"timezone": "Mars/Olympus"}},
+        ).json()["task_id"]
+        finished(http, failing)
+        everything = listed(http, {"limit": 200}, {*ids, failing})
+        toy_ok = listed(http, {"status": "succeeded", "name": "toy", "limit": 200}, set(ids))
+        failed = listed(http, {"status": "failed"}, {failing})
+        first = http.get("/api/v1/tasks", params={"limit": 2}).json()
+        second = http.get("/api/v1/tasks", params={"limit": 2, "cursor": first["next_cursor"]})
+        bad_status = http.get("/api/v1/tasks", params={"status": "done"})
+        bad_cursor = http.get("/api/v1/tasks", params={"cursor": "x1"})
+        bad_limit = http.get("/api/v1/tasks", params={"limit": 0})
+    with gw.client(outsider.token) as other:
+        theirs = other.get("/api/v1/tasks", params={"limit": 200})
+    # Newest first, the failing call last made so first listed.
+    assert everything[0]["task_id"] == failing
+    assert [row["task_id"] for row in everything if row["task_id"] in ids] == ids[::-1]
+    mine = {row["task_id"]: row for row in everything}
+    assert mine[failing]["status"] == "failed" and mine[failing]["method"] == "get_current_time"
+    assert all(mine[i]["status"] == "succeeded" and mine[i]["call_id"] for i in ids)
+    assert all(mine[i]["attempts"] == 1 and mine[i]["finished_at"] for i in ids)
+    assert "result" not in mine[ids[0]] and "params" not in mine[ids[0]]  # sealed: read the task
+    assert {row["status"] for row in toy_ok} == {"succeeded"}
+    assert {row["name"] for row in toy_ok} == {"toy"}
+    assert {row["status"] for row in failed} == {"failed"}
+    assert [r["task_id"] for r in first["data"]] == [r["task_id"] for r in everything[:2]]
+    assert second.status_code == 200
+    assert [r["task_id"] for r in second.json()["data"]] == [r["task_id"] for r in everything[2:4]]
+    for bad in (bad_status, bad_cursor, bad_limit):
+        assert bad.status_code == 422, bad.text
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert bad.json()["code"] == "validation_failed"
+    assert theirs.status_code == 200 and theirs.json()["data"] == []  # another tenant: none
+
+
+def test_tasks_are_not_listed_to_another_tenant_even_in_raw_sql(gw: GatewayWorld) -> None:
+    """Row-level security: the app role scoped to another tenant reads no task rows."""
+    with gw.client() as http:
+        task_id = http.post("/api/v1/mcp/toy/call", params={"mode": "async"}, json=ECHO).json()[
+            "task_id"
+        ]
+        finished(http, task_id)
+        listed(http, {}, {task_id})
+    db = gw.world.container.db
+    with db.scoped(uuid4(), gw.world.user_id) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM tasks.tasks_view").fetchone()["n"] == 0
+    with db.scoped(gw.world.tenant.id, gw.world.user_id) as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM tasks.tasks_view WHERE task_id = %s", [UUID(task_id)]
+        ).fetchone()
+        assert row["n"] == 1

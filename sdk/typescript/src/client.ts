@@ -15,6 +15,7 @@ import { Members } from './resources/members'
 import { Ops } from './resources/ops'
 import { Reviews } from './resources/reviews'
 import { Services } from './resources/services'
+import { Tasks } from './resources/tasks'
 import { Tenants } from './resources/tenants'
 import { Tokens } from './resources/tokens'
 import type { paths } from './schema'
@@ -91,6 +92,8 @@ export class McpsClient {
   readonly admin: Admin
   /** The gateway: a tenant's callable tools, tool calls, and the call history. */
   readonly mcp: Mcp
+  /** Async tool calls (`client.mcp.callAsync`): one task, or the tenant's tasks. */
+  readonly tasks: Tasks
 
   /** The API's origin. */
   readonly baseURL: string
@@ -139,6 +142,7 @@ export class McpsClient {
     this.deployments = new Deployments(this)
     this.admin = new Admin(this)
     this.mcp = new Mcp(this)
+    this.tasks = new Tasks(this)
   }
 
   /** Whether a person is signed in through this client (an API key does not count). */

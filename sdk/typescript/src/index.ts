@@ -30,5 +30,6 @@ export {
 } from './session'
 export * from './types'
 export type { GatewayOptions, ToolCallOptions } from './resources/mcp'
+export type { TaskWaitOptions } from './resources/tasks'
 export { EventStreamParser, readEventStream, type ServerSentEvent } from './sse'
 export type { components, operations, paths } from './schema'

@@ -221,6 +221,14 @@ export type ToolCallBatchParams = Schemas['BatchCalls']
 export type ToolCallBatchResult = Schemas['BatchCallResults']
 /** Filters and paging of `client.mcp.history`. */
 export type CallHistoryParams = NonNullable<operations['gateway-call_history']['parameters']['query']>
+/** `client.mcp.callAsync`'s answer: the task to read. */
+export type TaskAccepted = Schemas['TaskAccepted']
+/** A task: its status and times, and once finished the call's envelope or its problem. */
+export type Task = Schemas['TaskPublic']
+/** One task of `client.tasks.list`: status and times, no params or answer. */
+export type TaskSummary = Schemas['TaskSummary']
+/** Filters of `client.tasks.list`. */
+export type TaskListParams = Omit<NonNullable<operations['tasks-list_tasks']['parameters']['query']>, 'cursor'>
 /** One call of the tenant's history (the API does not declare this shape in its schema). */
 export interface CallRecord {
   call_id: string

@@ -80,6 +80,23 @@ describe.skipIf(!live)('client.mcp', () => {
     await expect(
       client.tenants.analytics(slug, 'calls', { from: new Date().toISOString(), to: new Date(0).toISOString() }),
     ).rejects.toMatchObject({ code: 'analytics.invalid_range', field: 'to' })
+
+    // Async calls: accepted at once, read back as a task, listed newest first.
+    const accepted = await bot.mcp.callAsync('clock', { method: 'get_current_time', params: { timezone: 'UTC' } })
+    expect(['pending', 'running']).toContain(accepted.status)
+    const task = await bot.tasks.wait(accepted.task_id, { intervalMs: 50 })
+    expect(task).toMatchObject({ status: 'succeeded', name: 'clock', method: 'get_current_time', attempts: 1 })
+    expect(task.result?.success).toBe(true)
+    await expect(
+      bot.mcp.callAsync('clock', { method: 'get_current_time', params: { timezone: 5 } }),
+    ).rejects.toMatchObject({ code: 'gateway.invalid_params' })
+    const tasks = await poll(async () => {
+      const page = await client.tasks.list({ status: 'succeeded', name: 'clock' }, { tenant: slug })
+      return page.data.length === 1 ? page : null
+    })
+    expect(tasks.data[0]).toMatchObject({ task_id: accepted.task_id, token_id: issued.id, call_id: task.result?.call_id })
+    expect(tasks.hasNextPage()).toBe(false)
+    await expect(bot.tasks.list({ limit: 0 })).rejects.toMatchObject({ code: 'validation_failed' })
     await client.deployments.delete(slug, 'clock')
   }, 120_000)
 })

@@ -2,6 +2,48 @@
 import type { components } from '../schema'
 
 export interface TasksOperations {
+    "tasks-list_tasks": {
+        parameters: {
+            query?: {
+                status?: ("pending" | "running" | "succeeded" | "failed") | null;
+                /** @description A deployment */
+                name?: string | null;
+                /** @description `next_cursor` */
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: {
+                /** @description For a signed-in session: the tenant's slug */
+                "x-mcps-tenant"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TasksPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: components["responses"]["BadRequest"];
+            /** @description Unauthorized */
+            401: components["responses"]["Unauthorized"];
+            /** @description Forbidden */
+            403: components["responses"]["Forbidden"];
+            /** @description Not Found */
+            404: components["responses"]["NotFound"];
+            /** @description Conflict */
+            409: components["responses"]["Conflict"];
+            /** @description Unprocessable Entity */
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
     "tasks-get_task": {
         parameters: {
             query?: never;

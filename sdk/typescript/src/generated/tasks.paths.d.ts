@@ -2,6 +2,26 @@
 import type { operations } from '../schema'
 
 export interface TasksPaths {
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tasks
+         * @description The tenant's async calls, newest first; filter by `status` or deployment `name`.
+         */
+        get: operations["tasks-list_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;

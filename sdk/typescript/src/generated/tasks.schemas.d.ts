@@ -48,4 +48,58 @@ export interface TasksSchemas {
             [key: string]: unknown;
         } | null;
     };
+    /**
+     * TaskSummary
+     * @description A task in a listing: its status and times, without params or answer (read the task).
+     */
+    TaskSummary: {
+        /** Task Id */
+        task_id: string;
+        /**
+         * Status
+         * @enum {string}
+         */
+        status: "pending" | "running" | "succeeded" | "failed";
+        /**
+         * Name
+         * @description The deployment called
+         */
+        name: string;
+        /**
+         * Method
+         * @description The tool called
+         */
+        method: string;
+        /** Attempts */
+        attempts: number;
+        /**
+         * Token Id
+         * @description The API token that asked (none for a session)
+         */
+        token_id: string | null;
+        /**
+         * Call Id
+         * @description The billed call, once it was sent
+         */
+        call_id: string | null;
+        /**
+         * Created At
+         * Format: date-time
+         */
+        created_at: string;
+        /** Started At */
+        started_at: string | null;
+        /** Finished At */
+        finished_at: string | null;
+    };
+    /** TasksPage */
+    TasksPage: {
+        /** Data */
+        data: components["schemas"]["TaskSummary"][];
+        /**
+         * Next Cursor
+         * @description Pass as `cursor` for the next (older) page
+         */
+        next_cursor: string | null;
+    };
 }

@@ -6,6 +6,7 @@ import type {
   CallHistoryParams,
   CallRecord,
   ServerStatus,
+  TaskAccepted,
   ToolCallParams,
   ToolCallResult,
   ToolCallBatchResult,
@@ -29,7 +30,7 @@ export interface ToolCallOptions extends GatewayOptions {
   idempotencyKey?: string
 }
 
-function tenantHeader(options?: GatewayOptions): { 'x-mcps-tenant'?: string } {
+export function tenantHeader(options?: GatewayOptions): { 'x-mcps-tenant'?: string } {
   return options?.tenant ? { 'x-mcps-tenant': options.tenant } : {}
 }
 
@@ -81,10 +82,34 @@ export class Mcp extends APIResource {
       signal: options?.signal,
     })
     // 200, and 502 and 504, carry the envelope: the call was sent, and billed. (202 answers
-    // only `?mode=async`, which this method does not ask for.)
+    // only `?mode=async`: see `callAsync`.)
     if (response.ok && isEnvelope(data)) return data
     if (isEnvelope(error)) return error
     throw APIError.of(response.status, error, response.headers)
+  }
+
+  /**
+   * Accept a call now and run it in the background (`?mode=async`): answers the task, whose
+   * answer `client.tasks.wait(task_id)` gives once it is finished. Bad params throw at once,
+   * as with `call`; the same `idempotencyKey` answers the first task.
+   */
+  async callAsync(
+    name: string,
+    params: ToolCallParams,
+    options?: ToolCallOptions,
+  ): Promise<TaskAccepted> {
+    const header = {
+      ...tenantHeader(options),
+      ...(options?.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
+    }
+    const body = await this.client._unwrap(
+      this.client._http.POST('/api/v1/mcp/{name}/call', {
+        params: { path: { name }, query: { mode: 'async' }, header },
+        body: params,
+        signal: options?.signal,
+      }),
+    )
+    return body as unknown as TaskAccepted
   }
 
   /** Many calls, run concurrently; one result each, in order (a refused one has `problem`). */

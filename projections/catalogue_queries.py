@@ -19,10 +19,12 @@ import semver
 from domain.marketplace.values import Category
 
 #: The prior mean of the Bayesian average: the catalogue's mean rating (see catalogue_search).
+#: `totals` has one row, but every catalogue event updates it: after a replay its file holds
+#: hundreds of empty pages that a scan reads (0.15-2 ms); the key finds the row at once.
 MEAN = """
     SELECT CASE WHEN rating_count > 0 THEN rating_sum::float8 / rating_count
                 ELSE %(prior_mean)s::float8 END AS m
-    FROM {s}.totals
+    FROM {s}.totals WHERE id
 """
 BAYESIAN = "((%(prior)s * mean.m + s.rating_sum) / (%(prior)s + s.rating_count))::float8"
 
@@ -157,5 +159,5 @@ def category_counts(
 
 def catalogue_revision(conn: psycopg.Connection[Any], *, schema: str = "catalogue") -> int:
     """The log position of the last event the catalogue applied (0 when it has none)."""
-    row = conn.execute(f"SELECT revision FROM {schema}.totals").fetchone()
+    row = conn.execute(f"SELECT revision FROM {schema}.totals WHERE id").fetchone()
     return int(row["revision"]) if row else 0

@@ -189,17 +189,17 @@ def search(
 ) -> SearchResult:
     """Listed services, plus the drafts of `tenant_ids` (row-level security checks it too)."""
     statement = search_statement(p, tenant_ids, trigram=trigram, schema=schema)
-    if p.query:
+    if not p.query:
+        row = conn.execute(statement.sql, statement.params).fetchone()  # type: ignore[arg-type]
+    else:
         # Planning this statement costs more CPU than running it for most queries, and the
         # plan hardly depends on the words; so it is prepared at once (a connection sees each
         # shape of it many times) and the server reuses one plan. Measured: about 1.5 ms less
-        # per search. For the current transaction only.
-        conn.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-    row = conn.execute(
-        statement.sql,  # type: ignore[arg-type]
-        statement.params,
-        prepare=bool(p.query),
-    ).fetchone()
+        # per search. For the current transaction only; sent with the search, one round trip.
+        with conn.pipeline():
+            conn.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            cursor = conn.execute(statement.sql, statement.params, prepare=True)  # type: ignore[arg-type]
+        row = cursor.fetchone()
     assert row is not None
     return result_of(row, statement)
 

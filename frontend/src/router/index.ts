@@ -12,6 +12,7 @@ import {
 } from 'vue-router'
 
 import { markNavigationStart } from '@/composables/usePageTiming'
+import { useAdminStore } from '@/stores/admin'
 import { roleAtLeast, useSessionStore } from '@/stores/session'
 import { useTenantStore } from '@/stores/tenant'
 
@@ -27,6 +28,8 @@ declare module 'vue-router' {
     title?: string
     /** Outside any workspace, but the menu keeps the one in view (the marketplace). */
     keepWorkspace?: boolean
+    /** Only for platform operators (the admin console's operator pages). */
+    platformAdmin?: boolean
   }
 }
 
@@ -182,9 +185,33 @@ const appRoutes: RouteRecordRaw[] = [
   },
   {
     path: 'admin',
-    name: 'admin.health',
-    component: () => import('@/views/admin/AdminHealthView.vue'),
-    meta: { title: 'admin.title' },
+    component: () => import('@/views/admin/AdminConsoleView.vue'),
+    children: [
+      {
+        path: '',
+        name: 'admin.health',
+        component: () => import('@/views/admin/AdminHealthView.vue'),
+        meta: { title: 'admin.title' },
+      },
+      {
+        path: 'tenants',
+        name: 'admin.tenants',
+        component: () => import('@/views/admin/AdminTenantListView.vue'),
+        meta: { title: 'admin.nav.tenants', platformAdmin: true },
+      },
+      {
+        path: 'featured',
+        name: 'admin.featured',
+        component: () => import('@/views/admin/AdminFeaturedListView.vue'),
+        meta: { title: 'admin.nav.featured', platformAdmin: true },
+      },
+      {
+        path: 'moderation',
+        name: 'admin.moderation',
+        component: () => import('@/views/admin/AdminReviewListView.vue'),
+        meta: { title: 'admin.nav.moderation', platformAdmin: true },
+      },
+    ],
   },
   {
     path: 'forbidden',
@@ -250,6 +277,9 @@ export function createAppRouter() {
     const me = await session.load()
     if (!me) return { name: 'auth.signin', query: { redirect: to.fullPath } }
     if (to.name === 'home') return homeOf()
+    if (to.meta.platformAdmin && !(await useAdminStore().load().catch(() => false))) {
+      return { name: 'errors.forbidden', query: { from: to.fullPath } }
+    }
 
     const slug = typeof to.params['slug'] === 'string' ? to.params['slug'] : null
     if (!slug) {

@@ -155,7 +155,14 @@ def live_server(container: Container, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(container), host="127.0.0.1", port=port, log_config=None, access_log=False
+            create_app(container),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            # As `mcps-server api`: open event streams are cancelled, then the app shuts
+            # down (its task runner too) before the test closes the container's pools.
+            timeout_graceful_shutdown=3,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -217,10 +217,17 @@ def deployment_events(
     slug: str = SlugPath,
     name: str = NamePath,
 ) -> StreamingResponse:
-    """Server-sent events: every change of this deployment, and `deleted` if it is deleted."""
+    """Server-sent events: every change of this deployment, and `deleted` if it is deleted.
+
+    A client resuming with `Last-Event-ID` learns of a deletion it missed: a deleted
+    deployment is followed too then (a fresh stream of one is a 404, as reading it is)."""
     access = tenant_access(container, principal, slug, Role.VIEWER)
-    with container.db.scoped(access.tenant_id, principal.user_id) as conn:
-        if deployment_of(conn, access.tenant_id, name) is None:
-            raise DeploymentNotFoundError(f"no deployment named {name!r}")
     after = _resume_from(container, last_event_id)
+    with container.db.scoped(access.tenant_id, principal.user_id) as conn:
+        if after is None:
+            known = deployment_of(conn, access.tenant_id, name) is not None
+        else:
+            known = bool(deployment_ids(conn, access.tenant_id, name))
+    if not known:
+        raise DeploymentNotFoundError(f"no deployment named {name!r}")
     return _respond(_Stream(container, access, principal.user_id, name), after)

@@ -182,6 +182,22 @@ def test_a_reconnect_with_last_event_id_gets_what_changed_meanwhile(
     assert [e["id"] for e in seen] == sorted(e["id"] for e in seen)
 
 
+def test_a_deployment_deleted_while_no_one_listened_says_so_on_resume(
+    world: World, service: str
+) -> None:
+    auth = world.alice["auth"]
+    accepted = deploy(world, "goner")
+    with stream(world, f"{BASE}/goner/events", auth) as events:
+        last = events.until(lambda e: e["id"] >= accepted["position"])[-1]
+    ok(world.http.delete(f"{BASE}/goner", headers=auth))
+    headers = {**auth, "Last-Event-ID": str(last["id"])}
+    with stream(world, f"{BASE}/goner/events", headers) as events:
+        gone = events.until(named("goner", event="deleted"))[-1]
+    assert gone["id"] > last["id"] and set(gone["data"]) == {"id", "name"}
+    # A fresh stream of a deleted deployment is a 404, as reading it is.
+    assert_problem(world.http.get(f"{BASE}/goner/events", headers=auth), 404)
+
+
 def test_other_tenants_and_bad_ids_are_refused(world: World, service: str) -> None:
     deploy(world, "private")
     bob = world.bob["auth"]

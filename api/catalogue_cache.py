@@ -6,9 +6,17 @@ every matched service. The catalogue records where it last changed (`totals.revi
 log position); an answer is reused while that has not moved. The revision is read at most
 every `poll` seconds per process, and an answer stays usable for `grace` seconds after a
 change, so a busy catalogue (reviews arriving every second) cannot make every request
-recompute the front page. So an anonymous answer may lag a change by up to `poll + grace`
-seconds, like any eventually consistent read; a request with `wait_for` is never served
-from here, and keys include the tenants whose drafts the caller sees.
+recompute the front page. So an answer may lag a change by `poll + grace` seconds and
+more under churn (below), like any eventually consistent read; a request with `wait_for`
+is never served from here, and keys include the tenants whose drafts the caller sees.
+
+A catalogue that changes all the time (a review a second) would still end every answer
+each second, and computing them all again costs more than two cores have (the bench's
+2,000 distinct searches: ~9 ms of CPU each, per API process). So an answer that knows how
+to `recompute` itself is given out of date, for at most `max_stale` seconds after it was
+made, while one thread per process computes the out-of-date answers again, one at a time:
+under churn an answer lags by the time that thread takes to get to it (bounded by
+`max_stale`), and the cost of following changes is bounded by that one thread.
 
 An answer is kept encoded, with its entity tag (a digest of the body), so that it goes out
 as it is and a client that already holds it gets a `304 Not Modified`. `peek` never reads
@@ -24,6 +32,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,8 @@ class _Entry:
     answer: Answer
     revision: int
     made_at: float
+    #: Computes the answer again (in the background, once it is out of date), if given.
+    recompute: Callable[[], Answer] | None = None
 
 
 class AnswerCache:
@@ -63,18 +74,27 @@ class AnswerCache:
         *,
         poll: float = 0.1,
         grace: float = 1.0,
+        max_stale: float = 30.0,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
         background: Callable[[Callable[[], None]], object] | None = None,
+        recompute_in: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         """`background(f)` runs `f` elsewhere (an executor's `submit`): then `peek` has the
-        revision read there when it is due, and keeps answering meanwhile."""
+        revision read there when it is due, and keeps answering meanwhile.
+
+        `recompute_in(f)` likewise, for answers put with a way to `recompute` them: once
+        such an answer is out of date (`grace` over), it is still given, for at most
+        `max_stale` seconds after it was made, while it is computed again there, once.
+        """
         self._read_revision = read_revision
-        self._background = background
-        self.poll, self.grace, self.max_entries = poll, grace, max_entries
+        self._background, self._recompute_in = background, recompute_in
+        self.poll, self.grace, self.max_stale = poll, grace, max_stale
+        self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
+        self._recomputing: set[Hashable] = set()
         self._lock = threading.Lock()
         self._revision = -1
         self._checked_at = float("-inf")
@@ -148,18 +168,40 @@ class AnswerCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.revision != current and now - entry.made_at >= self.grace:
-            del self._entries[key]
-            return None
+        age = now - entry.made_at
+        if entry.revision != current and age >= self.grace:
+            if entry.recompute is None or self._recompute_in is None or age >= self.max_stale:
+                del self._entries[key]
+                return None
+            if key not in self._recomputing:
+                self._recomputing.add(key)
+                self._recompute_in(partial(self._recompute, key, entry.recompute))
         self._entries.move_to_end(key)
         return entry.answer
 
-    def put(self, key: Hashable, answer: Answer, revision: int) -> None:
-        """Keep `answer`, computed on the catalogue as of `revision` (read before computing)."""
+    def _recompute(self, key: Hashable, recompute: Callable[[], Answer]) -> None:
+        try:
+            revision = self.revision()  # before computing, as for `put`
+            self.put(key, recompute(), revision, recompute)
+        except Exception:  # the answer stays until `max_stale`; then a request computes it
+            log.warning("computing a catalogue answer again failed", exc_info=True)
+        finally:
+            with self._lock:
+                self._recomputing.discard(key)
+
+    def put(
+        self,
+        key: Hashable,
+        answer: Answer,
+        revision: int,
+        recompute: Callable[[], Answer] | None = None,
+    ) -> None:
+        """Keep `answer`, computed on the catalogue as of `revision` (read before computing);
+        with `recompute`, it is computed again in the background once out of date."""
         if not self.enabled:
             return
         with self._lock:
-            self._entries[key] = _Entry(answer, revision, self._clock())
+            self._entries[key] = _Entry(answer, revision, self._clock(), recompute)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

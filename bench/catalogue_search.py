@@ -19,6 +19,9 @@
                      warm-up run.
    * search-routed   the same with the answer cache but without the early answers: every
                      request goes through FastAPI's routing, validation and the route.
+   * search-changing the searches of `search` while the catalogue changes once a second (its
+                     revision moves, as a new review would move it): kept answers expire
+                     after their grace and are computed again.
    * search-signed-in  the searches of `search` by a signed-in user (a session's bearer
                      token): never answered early, since a caller sees its tenants' drafts;
                      each request checks the session and reads the user's tenants first.
@@ -42,6 +45,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -64,6 +68,7 @@ from workers.replay import replay
 MODES = (
     "search",
     "search-routed",
+    "search-changing",
     "search-signed-in",
     "search-nocache",
     "browse-nocache",
@@ -266,6 +271,14 @@ def _ready(_: int) -> None:
     """Run in each client process once, so that importing this module is not timed."""
 
 
+def _change_revision(url: str, every: float, end: float) -> None:
+    """Move the catalogue's revision every `every` seconds until `end` (`time.time()`)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.time() < end:
+            conn.execute("UPDATE catalogue.totals SET revision = revision + 1 WHERE id")
+            time.sleep(every)
+
+
 def run_load(
     pool: Any, mode: str, work: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -287,7 +300,16 @@ def run_load(
     # CPU per request, of the API processes and of PostgreSQL's backends for this database:
     # what the machine's cores must supply, whatever else runs on them.
     api_before, db_before = cpu_seconds(work.get("pids", [])), backends(args.dbname)
+    changer = None
+    if "change_every" in work:
+        changer = threading.Thread(
+            target=_change_revision,
+            args=(work["owner_url"], work["change_every"], start + 0.5 + args.seconds),
+        )
+        changer.start()
     results = pool.map(_client_process, jobs)
+    if changer is not None:
+        changer.join()
     api_cpu = cpu_seconds(work.get("pids", [])) - api_before
     db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in backends(args.dbname).items())
     db_cpu += sum(used for *_, used in results)  # the sql clients' own backends, now gone
@@ -369,6 +391,12 @@ def workloads(
     return {
         "search": {"port": ports["early"], "paths": searches},
         "search-routed": {"port": ports["routed"], "paths": searches},
+        "search-changing": {
+            "port": ports["early"],
+            "paths": searches,
+            "owner_url": container.db.target.url(),
+            "change_every": 1.0,
+        },
         "search-signed-in": {
             "port": ports["early"],
             "paths": searches,
@@ -457,6 +485,7 @@ def main() -> None:
             for mode, kind in (
                 ("search", "early"),
                 ("search-signed-in", "early"),
+                ("search-changing", "early"),
                 ("healthz", "early"),
                 ("search-routed", "routed"),
                 ("search-nocache", "off"),

@@ -80,7 +80,13 @@ def answers(container: Container) -> AnswerCache:
         # The early answers (`api.catalogue_early`) run on the event loop, where a database
         # read would stall every request of the process: they have it read by this thread.
         reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalogue-revision")
-        _answers[url] = AnswerCache(read_revision, background=reader.submit)
+        # Answers out of date are computed again by one thread, one at a time, while the
+        # last one is still given: a catalogue changing every second would otherwise have
+        # every request compute its answer again, more than two cores can (see bench/).
+        again = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalogue-answers")
+        _answers[url] = AnswerCache(
+            read_revision, background=reader.submit, recompute_in=again.submit
+        )
     return _answers[url]
 
 
@@ -183,19 +189,23 @@ def list_services(
         # Both may read from the pool: before taking the search's connection, never while
         # holding it (a cold process under load would deadlock the pool).
         revision, trigram = cache.revision(), _has_trigram(container)
-        try:
+
+        def compute() -> Answer:
             with container.db.scoped(tenant_ids=tenant_ids) as conn:
                 result = search(conn, params, tenant_ids, trigram=trigram)
+            # The page is JSON the database wrote in `ServiceHit`'s shape (the tests hold it
+            # to the model); passing it through instead of parsing, validating and
+            # re-encoding it saves most of the Python time a search would otherwise take.
+            rest = orjson.dumps(
+                {"next_cursor": result.next_cursor, "facets": result.facets, "total": result.total}
+            )
+            return Answer(b'{"data":' + result.data_json.encode() + b"," + rest[1:])
+
+        try:
+            answer = compute()
         except InvalidCursorError as error:
             raise _bad_cursor(error) from None
-        # The page is JSON the database wrote in `ServiceHit`'s shape (the tests hold it to
-        # the model); passing it through instead of parsing, validating and re-encoding it
-        # saves most of the Python time a search would otherwise take.
-        rest = orjson.dumps(
-            {"next_cursor": result.next_cursor, "facets": result.facets, "total": result.total}
-        )
-        answer = Answer(b'{"data":' + result.data_json.encode() + b"," + rest[1:])
-        cache.put(key, answer, revision)
+        cache.put(key, answer, revision, compute)
     if principal is None and wait_for is None:
         remember(request, cache, key)
     return answered(request, answer)
@@ -262,11 +272,15 @@ def list_categories(request: Request, container: ContainerDep, wait_for: WaitFor
     answer = cache.get(key) if wait_for is None else None
     if answer is None:
         revision = cache.revision()
-        with container.db.scoped() as conn:
-            counts = category_counts(conn)
-        page = CategoriesPublic(data=[CategoryCount.model_validate(c) for c in counts])
-        answer = Answer(page.model_dump_json().encode())
-        cache.put(key, answer, revision)
+
+        def compute() -> Answer:
+            with container.db.scoped() as conn:
+                counts = category_counts(conn)
+            page = CategoriesPublic(data=[CategoryCount.model_validate(c) for c in counts])
+            return Answer(page.model_dump_json().encode())
+
+        answer = compute()
+        cache.put(key, answer, revision, compute)
     if wait_for is None:
         remember(request, cache, key)
     return answered(request, answer)

@@ -170,3 +170,61 @@ def test_an_answer_carries_a_strong_etag_of_its_body() -> None:
     assert answer.matches("*")
     assert not answer.matches('"other"')
     assert not answer.matches(None)
+
+
+def test_an_out_of_date_answer_is_given_while_it_is_computed_again_once() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, max_stale=30.0, recompute_in=queued.append)
+    computed = 0
+
+    def compute() -> Answer:
+        nonlocal computed
+        computed += 1
+        return A(f"answer {world.revision}")
+
+    cache.put("q", compute(), cache.revision(), compute)
+    world.revision, world.now = 8, 2.0
+    assert cache.get("q") == A("answer 7")  # out of date: still given, computed again...
+    assert cache.get("q") == A("answer 7")
+    assert len(queued) == 1  # ...once
+    queued.pop()()
+    assert (computed, cache.get("q")) == (2, A("answer 8"))
+    world.revision, world.now = 9, 4.0
+    assert cache.get("q") == A("answer 8")
+    assert len(queued) == 1
+
+
+def test_an_answer_is_never_given_past_its_max_stale() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, max_stale=30.0, recompute_in=queued.append)
+    cache.put("q", A("answer"), cache.revision(), lambda: A("again"))
+    world.revision, world.now = 8, 30.0
+    assert cache.get("q") is None
+    assert queued == []
+
+
+def test_a_failed_recomputation_leaves_the_answer_and_may_be_tried_again() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, max_stale=30.0, recompute_in=queued.append)
+
+    def broken() -> Answer:
+        raise OSError("the database is away")
+
+    cache.put("q", A("answer"), cache.revision(), broken)
+    world.revision, world.now = 8, 2.0
+    assert cache.get("q") == A("answer")
+    queued.pop()()
+    assert cache.get("q") == A("answer")
+    assert len(queued) == 1
+
+
+def test_answers_without_a_way_to_recompute_them_go_when_out_of_date() -> None:
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, recompute_in=queued.append)
+    cache.put("q", A("answer"), cache.revision())
+    world.revision, world.now = 8, 2.0
+    assert cache.get("q") is None

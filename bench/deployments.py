@@ -13,7 +13,10 @@
 3. Reconcile pass over `--deployments` deployments (default 1,000) that need no action:
    `Reconciler.reconcile_once` wall and CPU time (the process's, all threads) per pass.
 
-    python -m bench.deployments [--runs 5] [--deployments 1000]
+    python -m bench.deployments [--runs 5] [--deployments 1000] [--gap 4] [--no-spare]
+
+Each deploy comes after `--gap` idle seconds, so the runtime has its spare bridge ready (see
+`infra.runtimes.local`); `--no-spare` measures bridges started cold.
 
 The Docker runtime is measured where `DOCKER_HOST` is set (and `podman` is on the PATH for
 its baseline); otherwise its rows say why they are missing.
@@ -37,6 +40,7 @@ from mcp.client.stdio import stdio_client
 from bench.common import log, median, ms, percentile, print_table, require_services
 from domain.deployments.deployments import Deployment
 from infra.mcp.packages import PackageInstaller
+from infra.runtimes.local import LocalRuntime
 from tests.integration.deployer_support import (
     OWNER,
     TIME,
@@ -115,10 +119,13 @@ def event_time(world: DeployWorld, deployment_id: UUID, kind: type) -> float:
 
 
 def deploy_to_healthy(
-    world: DeployWorld, runs: int, service: str = "time"
+    world: DeployWorld, runs: int, service: str = "time", gap: float = 0.0
 ) -> tuple[list[float], list[float]]:
+    """Deploy, wait for healthy, delete; `gap` seconds before each deploy (the first too),
+    so each comes to an idle deployer, whose runtime has made its spare bridge by then."""
     recorded, seen = [], []
     for i in range(runs):
+        time.sleep(gap)
         name = f"{service}-{i}"
         t0 = time.perf_counter()
         world.deploy(name, service)
@@ -158,6 +165,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument(
+        "--gap", type=float, default=4.0, help="idle seconds before each deploy (default 4)"
+    )
+    parser.add_argument(
+        "--no-spare", action="store_true", help="runtimes keep no spare bridge: all start cold"
+    )
     args = parser.parse_args()
     require_services()
     with (
@@ -172,15 +185,20 @@ def main() -> None:
             container_baseline = container_start_up(image, Path(tmp), args.runs)
             publish_docker_time(world, image)
         reconciler = build_reconciler(world.container)
+        for runtime in reconciler.runtimes.values():
+            if isinstance(runtime, LocalRuntime):
+                runtime.keeps_spare = not args.no_spare
         stop = threading.Event()
         thread = threading.Thread(target=run, args=(reconciler, stop), daemon=True)
         thread.start()
         try:
             log("deploy → healthy, process runtime")
-            recorded, seen = deploy_to_healthy(world, args.runs)
+            recorded, seen = deploy_to_healthy(world, args.runs, "time", args.gap)
             if image is not None:
                 log("deploy → healthy, docker runtime")
-                docker_recorded, docker_seen = deploy_to_healthy(world, args.runs, "dtime")
+                docker_recorded, docker_seen = deploy_to_healthy(
+                    world, args.runs, "dtime", args.gap
+                )
         finally:
             stop.set()
             thread.join(30)

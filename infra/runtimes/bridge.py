@@ -15,6 +15,12 @@ server whose package is in place (or that names none) is started here too, right
 own start-up (about as long: it imports the SDK as well) overlaps the serving half's import;
 its output waits in its pipes until the serving half reads them. Where a package must be
 installed first, the serving half installs it and starts the server afterwards.
+
+A spare (`python -m infra.runtimes.bridge --spare <kind>`) imports everything first, says
+`ready` on stdout, and then waits for an instance: its folder on the first line of stdin,
+the spec after it. The runtime keeps one at hand while it is idle (`LocalRuntime`), so a new
+instance need not wait for the imports at all. A spare whose runtime goes away reads the end
+of its stdin and exits.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import signal
 import socket
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 
 from infra.runtimes.base import InstanceSpec
 from infra.runtimes.bridge_files import (
+    BRIDGE_LOG,
     OUTPUT,
     STATE,
     InstanceLog,
@@ -61,12 +69,40 @@ def announce(folder: Path, spec: InstanceSpec) -> socket.socket:
     return listener
 
 
+SPARE = "--spare"
+READY = b"ready\n"
+
+
+def wait_as_spare(kind: str) -> Path | None:
+    """Import what an instance of `kind` needs, say so, and wait for one: its folder, or None
+    when the runtime went away. Output goes to the instance's `bridge.log` from then on."""
+    from infra.runtimes import bridge_serve, process_launch  # noqa: F401 - loaded ahead
+
+    import_module(bridge_serve.UPSTREAMS[kind])
+    os.write(sys.stdout.fileno(), READY)
+    line = sys.stdin.buffer.readline()
+    if not line.endswith(b"\n"):
+        return None
+    folder = Path(line[:-1].decode())
+    output = os.open(folder / BRIDGE_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+        os.dup2(output, stream.fileno())
+    os.close(output)
+    return folder
+
+
 def main() -> None:
-    folder = Path(sys.argv[1])
-    spec, home = decode_spec(sys.stdin.buffer.read())
+    if sys.argv[1] == SPARE:  # a stop signal ends an idle spare at once
+        if (spare_for := wait_as_spare(sys.argv[2])) is None:
+            return
+        folder = spare_for
+    else:
+        folder = Path(sys.argv[1])
     # From the moment state.json exists a stop may come; it waits until the serving half can
     # stop the upstream properly and write exit.json.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    spec, home = decode_spec(sys.stdin.buffer.read())
     listener = announce(folder, spec)
     log = InstanceLog(folder / OUTPUT)
     launched = None

@@ -4,12 +4,21 @@ The folders are the runtime's whole memory (see `bridge_files`): a restarted con
 a second `LocalRuntime` over the same home, finds every instance again by scanning them. A
 bridge runs in its own session, so it outlives the process that started it; it dies with the
 upstream it fronts, and its upstream dies with it.
+
+While idle, the runtime keeps one spare bridge at hand (`spare=True`): a bridge process that
+has imported the MCP SDK already and waits for an instance (see `infra.runtimes.bridge`). A
+start takes it if it says it is ready, and otherwise starts a bridge afresh; a new spare is
+made only once no instance has started for `SPARE_AFTER_S`, so its imports do not compete
+for the CPU with the instances just started. A spare holds nothing: when the runtime's
+process ends, the spare reads the end of its stdin and exits.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -35,7 +44,11 @@ from infra.runtimes.bridge_files import (
     write_json,
 )
 
+logger = logging.getLogger(__name__)
+
 START_TIMEOUT_S = 30.0
+#: How long after the last start a spare bridge is made, and after a spare died unused.
+SPARE_AFTER_S, SPARE_RETRY_S = 2.0, 60.0
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
 MAX_LOG_READ_BYTES = 1024 * 1024
@@ -73,7 +86,12 @@ class LocalRuntime:
     kind: ClassVar[str]
 
     def __init__(
-        self, home: Path, python: str = sys.executable, *, address_space_mb: int | None = None
+        self,
+        home: Path,
+        python: str = sys.executable,
+        *,
+        address_space_mb: int | None = None,
+        spare: bool = True,
     ) -> None:
         self.home = home
         self.python = python
@@ -83,6 +101,10 @@ class LocalRuntime:
         # Bridges this object started, reaped as they exit; others were started by an earlier
         # control plane and are reaped by whoever inherited them.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.keeps_spare = spare
+        self._spare: subprocess.Popen[bytes] | None = None
+        self._spare_ready = False
+        self._spare_after = 0.0
 
     # -- Runtime --------------------------------------------------------------------------------
 
@@ -92,16 +114,11 @@ class LocalRuntime:
             raise RuntimeStartError(f"instance {spec.instance_id} already exists")
         shutil.rmtree(folder, ignore_errors=True)  # a folder nobody can name is a crash's leftover
         folder.mkdir(parents=True)
-        with open(folder / BRIDGE_LOG, "ab") as bridge_log:
-            child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [self.python, "-m", "infra.runtimes.bridge", str(folder)],
-                stdin=subprocess.PIPE,
-                stdout=bridge_log,
-                stderr=subprocess.STDOUT,
-                cwd=PROJECT_ROOT,
-                env=bridge_env(),
-                start_new_session=True,
-            )
+        self._spare_after = time.monotonic() + SPARE_AFTER_S
+        child = self._take_spare(folder)
+        if child is None:
+            with open(folder / BRIDGE_LOG, "ab") as bridge_log:
+                child = self._bridge([str(folder)], stdout=bridge_log)
         self._children[spec.instance_id] = child
         launch = {"labels": spec.labels(), "kind": self.kind, "pid": child.pid}
         write_json(folder / LAUNCH, launch | {"pid_start_time": start_time(child.pid)})
@@ -114,6 +131,7 @@ class LocalRuntime:
         return self._await_start(spec.instance_id, folder, child)
 
     def observe(self) -> list[Observed]:
+        self._keep_spare()
         for instance_id, child in list(self._children.items()):
             if child.poll() is not None:
                 del self._children[instance_id]
@@ -167,6 +185,77 @@ class LocalRuntime:
         (or `launch.json`); may run more than once per instance, so must be idempotent."""
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _bridge(self, args: list[str], **io: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [self.python, "-m", "infra.runtimes.bridge", *args],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env=bridge_env(),
+            start_new_session=True,
+            **io,
+        )
+
+    def spare_ready(self, timeout: float = 0.0) -> bool:
+        """Make a spare bridge now if there is none, and wait up to `timeout` for it to be
+        ready (a deployer starting up, so its first instance finds one)."""
+        self._keep_spare(now=True)
+        return self._said_ready(timeout)
+
+    def close(self) -> None:
+        """End the spare bridge (instances are left running: they outlive the runtime)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            assert spare.stdin
+            spare.stdin.close()  # it reads the end of its input and exits
+            try:
+                spare.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                spare.kill()
+                spare.wait()
+
+    def _keep_spare(self, *, now: bool = False) -> None:
+        """Make a spare bridge if there is none and no instance started lately."""
+        if not self.keeps_spare or (time.monotonic() < self._spare_after and not now):
+            return
+        if self._spare is not None and self._spare.poll() is None:
+            return
+        if self._spare is not None:  # it died unused: say so, and try again later
+            logger.warning("a spare bridge exited with %s", self._spare.returncode)
+            self._spare, self._spare_after = None, time.monotonic() + SPARE_RETRY_S
+            return
+        self._spare = self._bridge(["--spare", self.kind], stdout=subprocess.PIPE)
+        self._spare_ready = False
+
+    def _said_ready(self, timeout: float) -> bool:
+        """Whether the spare has said it is ready (waiting up to `timeout` for it to)."""
+        spare = self._spare
+        if spare is None or spare.poll() is not None:
+            return False
+        if not self._spare_ready:
+            assert spare.stdout
+            if not select.select([spare.stdout], [], [], timeout)[0]:
+                return False  # still importing
+            # Anything else (a traceback, the end) means it broke: it exits, and the next
+            # `observe()` says so.
+            self._spare_ready = os.read(spare.stdout.fileno(), 64) == b"ready\n"
+        return self._spare_ready
+
+    def _take_spare(self, folder: Path) -> subprocess.Popen[bytes] | None:
+        """The spare bridge, handed `folder`, if it has said it is ready; else None (one
+        still importing is kept for a later start)."""
+        spare = self._spare
+        if spare is None or not self._said_ready(0):
+            return None
+        self._spare = None
+        assert spare.stdin and spare.stdout
+        spare.stdout.close()
+        try:
+            spare.stdin.write(f"{folder}\n".encode())
+        except BrokenPipeError:
+            return None
+        return spare
 
     def _await_start(
         self, instance_id: str, folder: Path, child: subprocess.Popen[bytes]

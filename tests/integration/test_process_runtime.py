@@ -379,12 +379,19 @@ def early_server(observed: Observed) -> int:
     return server
 
 
+@pytest.fixture
+def cold(home: Path) -> ProcessRuntime:
+    """A runtime without a spare bridge: every bridge starts afresh."""
+    return ProcessRuntime(home, spare=False)
+
+
 def test_the_server_starts_while_the_bridge_loads_with_stop_signals_let_through(
-    runtime: ProcessRuntime,
+    cold: ProcessRuntime,
 ) -> None:
     """The bridge's light half starts a server that needs no install before it imports the
     serving half, so their start-ups overlap; the signals it holds back meanwhile are not
     held back in the server."""
+    runtime = cold
     observed = runtime.start(toy_spec())
     server = early_server(observed)
     assert through(observed, lambda session: session.send_ping()) is not None
@@ -404,13 +411,51 @@ def test_the_server_starts_while_the_bridge_loads_with_stop_signals_let_through(
 
 
 def test_a_stop_while_the_bridge_loads_ends_the_server_it_started(
-    runtime: ProcessRuntime,
+    cold: ProcessRuntime,
 ) -> None:
+    runtime = cold
     observed = runtime.start(toy_spec())
     server = early_server(observed)
     runtime.stop(observed.instance_id)
     assert ended(runtime, observed.instance_id).reason == "stopped"
     assert gone(server), "the server outlived a stop that came while its bridge was loading"
+    runtime.remove(observed.instance_id)
+
+
+def spare_pids() -> set[int]:
+    mine = str(os.getpid())
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            except OSError:
+                continue
+            if parent == mine and b"--spare" in command:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_spare_bridge_takes_the_next_instance_and_ends_with_its_runtime(home: Path) -> None:
+    """A runtime keeps a bridge ready that has imported everything; the next instance takes
+    it (its output in its own folder), and a spare ends when its runtime lets it go."""
+    runtime = ProcessRuntime(home)
+    before = spare_pids()
+    assert runtime.spare_ready(timeout=WAIT_S)
+    [spare] = spare_pids() - before
+    observed = runtime.start(toy_spec())
+    assert bridge_pid(observed) == spare
+    assert through(observed, lambda session: session.send_ping()) is not None
+    lines, _ = runtime.read_logs(observed.instance_id, 0)
+    assert "ready: toy 1.0.0" in [line.message for line in lines if line.stream == "system"]
+    assert (runtime.root / observed.instance_id / "bridge.log").exists()
+    assert runtime.spare_ready(timeout=WAIT_S)  # another one, made at once when asked
+    [another] = spare_pids() - before - {spare}
+    runtime.close()
+    assert gone(another)
+    runtime.stop(observed.instance_id)
+    assert ended(runtime, observed.instance_id).reason == "stopped" and gone(spare)
     runtime.remove(observed.instance_id)
 
 

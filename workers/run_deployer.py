@@ -15,6 +15,7 @@ from infra.clickhouse import clickhouse_client
 from infra.container import Container
 from infra.deployment_logs import LogShipper
 from infra.runtimes.base import Runtime
+from infra.runtimes.local import LocalRuntime
 from infra.runtimes.process import ProcessRuntime
 from infra.runtimes.remote import RemoteRuntime
 from infra.settings import Settings
@@ -66,6 +67,9 @@ def deploy_forever(container: Container, stop: threading.Event, *, stop_instance
             if stop_instances:
                 reconciler.stop_all()
             reconciler.health.close()
+            for runtime in reconciler.runtimes.values():
+                if isinstance(runtime, LocalRuntime):
+                    runtime.close()  # its spare bridge
 
 
 def start_deployer(

@@ -13,8 +13,8 @@ is never served from here, and keys include the tenants whose drafts the caller 
 A catalogue that changes all the time (a review a second) would still end every answer
 each second, and computing them all again costs more than two cores have (the bench's
 2,000 distinct searches: ~9 ms of CPU each, per API process). So an answer that knows how
-to `recompute` itself is given out of date, for at most `max_stale` seconds after it was
-made, while one thread per process computes the out-of-date answers again, one at a time:
+to `recompute` itself is given out of date, for at most `max_stale` seconds after the
+change was seen, while one thread per process computes out-of-date answers again, in turn:
 under churn an answer lags by the time that thread takes to get to it (bounded by
 `max_stale`), and the cost of following changes is bounded by that one thread.
 
@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
@@ -85,7 +86,8 @@ class AnswerCache:
 
         `recompute_in(f)` likewise, for answers put with a way to `recompute` them: once
         such an answer is out of date (`grace` over), it is still given, for at most
-        `max_stale` seconds after it was made, while it is computed again there, once.
+        `max_stale` seconds after this process saw the catalogue change, while it is
+        computed again there, once.
         """
         self._read_revision = read_revision
         self._background, self._recompute_in = background, recompute_in
@@ -95,6 +97,8 @@ class AnswerCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
         self._recomputing: set[Hashable] = set()
+        #: (revision, when first seen) of the changes seen in the last `max_stale` seconds.
+        self._changes: deque[tuple[int, float]] = deque()
         self._lock = threading.Lock()
         self._revision = -1
         self._checked_at = float("-inf")
@@ -109,7 +113,7 @@ class AnswerCache:
             self._checked_at = now  # one reader at a time; the others use the last value
         revision = self._read_revision()
         with self._lock:
-            self._revision = max(self._revision, revision)
+            self._advance(revision)
             return self._revision
 
     def get(self, key: Hashable) -> Answer | None:
@@ -142,7 +146,23 @@ class AnswerCache:
             log.warning("reading the catalogue's revision failed", exc_info=True)
             return
         with self._lock:
-            self._revision = max(self._revision, revision)
+            self._advance(revision)
+
+    def _advance(self, revision: int) -> None:
+        """Take a revision read (under the lock), noting when a change was first seen."""
+        now = self._clock()
+        if revision > self._revision >= 0:
+            self._changes.append((revision, now))
+        self._revision = max(self._revision, revision)
+        while self._changes and now - self._changes[0][1] >= self.max_stale:
+            self._changes.popleft()
+
+    def _out_of_date_for(self, revision: int, now: float) -> float:
+        """How long since this process first saw the catalogue move past `revision`."""
+        for changed_to, seen_at in self._changes:  # oldest first; a few dozen at most
+            if changed_to > revision:
+                return now - seen_at
+        return math.inf  # longer ago than `max_stale`: forgotten
 
     def alias(self, request: Hashable, key: Hashable) -> None:
         """Remember that `request` (a path and its raw query) asks for the answer at `key`.
@@ -168,9 +188,9 @@ class AnswerCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        age = now - entry.made_at
-        if entry.revision != current and age >= self.grace:
-            if entry.recompute is None or self._recompute_in is None or age >= self.max_stale:
+        if entry.revision != current and now - entry.made_at >= self.grace:
+            stale = self._out_of_date_for(entry.revision, now) >= self.max_stale
+            if entry.recompute is None or self._recompute_in is None or stale:
                 del self._entries[key]
                 return None
             if key not in self._recomputing:

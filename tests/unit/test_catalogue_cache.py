@@ -195,14 +195,32 @@ def test_an_out_of_date_answer_is_given_while_it_is_computed_again_once() -> Non
     assert len(queued) == 1
 
 
-def test_an_answer_is_never_given_past_its_max_stale() -> None:
+def test_an_answer_is_never_given_past_max_stale_after_the_change_was_seen() -> None:
     world = World()
     queued: list[Callable[[], None]] = []
     cache = world.cache(poll=0.1, grace=1.0, max_stale=30.0, recompute_in=queued.append)
     cache.put("q", A("answer"), cache.revision(), lambda: A("again"))
-    world.revision, world.now = 8, 30.0
-    assert cache.get("q") is None
-    assert queued == []
+    world.revision, world.now = 8, 2.0
+    assert cache.get("q") == A("answer")  # the change is seen now: given, computed again
+    world.now = 31.9
+    assert cache.get("q") == A("answer")  # the thread has not got to it yet
+    world.now = 32.0
+    assert cache.get("q") is None  # never longer than that
+    assert len(queued) == 1
+
+
+def test_an_answer_made_long_before_a_change_is_still_given_while_computed_again() -> None:
+    """A quiet catalogue's first change must not end every answer at once."""
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(poll=0.1, grace=1.0, max_stale=30.0, recompute_in=queued.append)
+    cache.put("q", A("answer"), cache.revision(), lambda: A("again"))
+    world.now = 3600.0
+    assert cache.get("q") == A("answer")
+    world.revision, world.now = 8, 3601.0
+    assert cache.get("q") == A("answer")
+    queued.pop()()
+    assert cache.get("q") == A("again")
 
 
 def test_a_failed_recomputation_leaves_the_answer_and_may_be_tried_again() -> None:

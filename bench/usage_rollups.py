@@ -13,7 +13,7 @@
    rollups, p50 over `--repeats` runs, alternating, and the ratio in the same run.
 4. How close the latency percentiles are: rollups against raw, per bucket.
 
-    python -m bench.usage_rollups [--calls 1000000] [--repeats 7] [--quick: calls and latency only]
+    python -m bench.usage_rollups [--calls 1000000] [--repeats 7] [--quick]
 """
 
 from __future__ import annotations
@@ -138,13 +138,6 @@ def dashboard(client: Any, rollups: bool, view: dict[str, Any]) -> Callable[[], 
     return run
 
 
-def series_only(client: Any, rollups: bool, view: dict[str, Any]) -> Callable[[], Any]:
-    """The series query alone (`analytics`), without the summary and top tools."""
-    series = analytics if rollups else analytics_from_raw
-    keys = ("metric", "interval", "group_by", "start", "end")
-    return lambda: series(client, DB, tenant_id=BUSY, **{k: view[k] for k in keys})
-
-
 def time_once(run: Callable[[], Any]) -> float:
     began = time.perf_counter()
     run()
@@ -202,8 +195,10 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=80, help="percent of calls of one tenant")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--quick", action="store_true", help="2 metrics (calls, latency)")
+    parser.add_argument("--quick", action="store_true", help="100k calls, 3 repeats, 2 metrics")
     args = parser.parse_args()
+    if args.quick:
+        args.calls, args.repeats = 100_000, 3
 
     with tempfile.TemporaryDirectory(prefix="mcps-bench-usage-") as home:
         client = clickhouse_connect.get_client(interface="chdb", path=os.path.join(home, "chdb"))
@@ -252,21 +247,17 @@ def main() -> None:
         print(f"roll-up after a sink batch of {args.batch:,} calls: p50 {took:.0f} ms")
 
         table = []
-        ratios: list[float] = []
-        series_ratios: list[float] = []
+        ratios = []
         for view in views(args.quick):
             raw_run, rollup_run = dashboard(client, False, view), dashboard(client, True, view)
             raw_run()  # warm both (and the caches they fill)
             rollup_run()
-            raw_s, rollup_s, raw_series, rollup_series = [], [], [], []
+            raw_s, rollup_s = [], []
             for _ in range(args.repeats):
                 raw_s.append(time_once(raw_run))
                 rollup_s.append(time_once(rollup_run))
-                raw_series.append(time_once(series_only(client, False, view)))
-                rollup_series.append(time_once(series_only(client, True, view)))
             ratio = median(raw_s) / median(rollup_s)
             ratios.append(ratio)
-            series_ratios.append(median(raw_series) / median(rollup_series))
             table.append(
                 (
                     view["name"],
@@ -275,16 +266,11 @@ def main() -> None:
                     f"{median(raw_s) * 1000:.0f}",
                     f"{median(rollup_s) * 1000:.0f}",
                     f"{ratio:.1f}x",
-                    f"{median(raw_series) * 1000:.0f}",
-                    f"{median(rollup_series) * 1000:.0f}",
-                    f"{series_ratios[-1]:.1f}x",
                 )
             )
         print("\ndashboard request (series + summary + top tools), busy tenant, p50 ms")
-        headers = ["view", "metric", "group", "raw", "rollups", "ratio"]
-        print_table([*headers, "series raw", "series rollups", "series ratio"], table)
-        print(f"request: median ratio {median(ratios):.1f}x, min {min(ratios):.1f}x")
-        print(f"series alone: median ratio {median(series_ratios):.1f}x")
+        print_table(["view", "metric", "group", "raw", "rollups", "raw/rollups"], table)
+        print(f"median ratio {median(ratios):.1f}x, min {min(ratios):.1f}x")
 
         print("\nlatency percentiles, rollups vs raw (relative gap per bucket, p50/p95/p99)")
         gaps = []

@@ -296,9 +296,9 @@ def top_tools(
 ) -> list[dict[str, Any]]:
     """The most called tools in the range: `service, tool, calls, errors, error_rate, p95_ms`."""
     pieces, params = _pieces(db, tenant_id, service_id, start, end, "day")
-    inner = _union(pieces, "day", "tool", ["service", "tool"], ("n", "e", "d"))
+    inner = _union(pieces, "day", None, ["service", "tool"], ("status", "n", "d"))
     rows = client.query(
-        "SELECT service, tool, sum(n) AS calls, sum(e),"
+        "SELECT service, tool, sum(n) AS calls, sumIf(n, status != 'ok'),"
         f" quantilesMerge({LEVELS})(d)[2] FROM ({inner})"
         " GROUP BY service, tool ORDER BY calls DESC, service, tool LIMIT {limit:UInt32}",
         parameters={**params, "limit": limit},
@@ -324,9 +324,8 @@ def _tools(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
 #
 # A range is cut into pieces, each read from one table: the raw calls for the partial minutes
 # at either edge, minute rows for whole minutes, hour rows for whole hours (not for a minute
-# series). Each piece yields rows of the same shape (bucket, group and keys, then the values:
-# `n` calls, `e` errors and by status `te`, `ue`, `tmo`, `n_free`, `amount`, `d` the latency
-# state); the outer query merges them. Rollup pieces read the one dimension the grouping needs.
+# series). Each piece yields rows of the same shape (bucket, group and keys, then the values
+# `n` calls, `n_free`, `amount`, `d` the latency state); the outer query merges them.
 
 Source = Literal["raw", "minute", "hour"]
 
@@ -334,53 +333,33 @@ Source = Literal["raw", "minute", "hour"]
 _NEEDS: dict[Metric, tuple[str, ...]] = {
     "calls": ("n",),
     "latency": ("n", "d"),
-    "errors": ("n", "e", "te", "ue", "tmo"),
+    "errors": ("status", "n"),
     "cost": ("n", "n_free", "amount"),
 }
 _MERGED: dict[Metric, str] = {
     "calls": "sum(n)",
     "latency": f"sum(n), quantilesMerge({LEVELS})(d)",
-    "errors": "sum(n), sum(e), sum(te), sum(ue), sum(tmo)",
+    "errors": "sum(n), sumIf(n, status != 'ok'), sumIf(n, status = 'tool_error'),"
+    " sumIf(n, status = 'upstream_error'), sumIf(n, status = 'timeout')",
     "cost": "sum(n), sum(n_free), sum(amount)",
 }
 _RAW_VALUES = {
     "n": "count()",
-    "e": "countIf(status != 'ok')",
-    "te": "countIf(status = 'tool_error')",
-    "ue": "countIf(status = 'upstream_error')",
-    "tmo": "countIf(status = 'timeout')",
     "n_free": "countIf(free = 1)",
     "amount": "sum(cost)",
     "d": f"quantilesState({LEVELS})(duration_us)",
 }
-_ROLLUP_VALUES = {
-    "n": "calls",
-    "e": "errors",
-    "te": "tool_errors",
-    "ue": "upstream_errors",
-    "tmo": "timeouts",
-    "n_free": "free_calls",
-    "amount": "cost",
-    "d": "durations",
-}
+_ROLLUP_VALUES = {"n": "calls", "n_free": "free_calls", "amount": "cost", "d": "durations"}
 _ROLLUP_BUCKET: dict[Interval, str] = {
     "minute": "t",
     "hour": "toStartOfHour(t)",
     "day": "toStartOfDay(t)",
 }
-#: The rollup dimension (`usage_rollups.DIMENSIONS`) each grouping reads, and its group.
-_DIMENSION: dict[GroupBy | None, str] = {
-    None: "",
-    "service": "",
-    "deployment": "deployment",
-    "tool": "tool",
-    "token": "token",
-}
 _ROLLUP_GROUP: dict[GroupBy, str] = {
-    "deployment": "value",
+    "deployment": "deployment",
     "service": "service",
-    "tool": "concat(service, '/', value)",
-    "token": "value",
+    "tool": "concat(service, '/', tool)",
+    "token": "token",
 }
 
 
@@ -433,31 +412,28 @@ def _union(
     keys: Sequence[str],
     values: Sequence[str],
 ) -> str:
-    """The pieces' rows as one UNION ALL: `keys` (of bucket, g, currency, service, and tool
-    when grouped by tool), then `values` (of `_RAW_VALUES`)."""
+    """The pieces' rows as one UNION ALL: `keys` (of bucket, g, currency, service, tool), then
+    `values` (of status, n, n_free, amount, d)."""
     selects = []
     for source, where in pieces:
-        if source == "raw":
-            exprs = {"bucket": _BUCKET[interval], "g": _GROUP[group_by] if group_by else _NULL}
-            table, scope, agg = TABLE, where, _RAW_VALUES
-        else:
-            exprs = {
-                "bucket": _ROLLUP_BUCKET[interval],
-                "g": _ROLLUP_GROUP[group_by] if group_by else _NULL,
-                "tool": "value",
-            }
-            table, agg = TABLES[_grain(source)], _ROLLUP_VALUES
-            scope = f"dim = '{_DIMENSION[group_by]}' AND {where}"
-        columns = [f"{exprs[k]} AS {k}" if k in exprs else k for k in keys]
-        columns += [f"{agg[v]} AS {v}" for v in values]
-        sql = f"SELECT {', '.join(columns)} FROM {{db:Identifier}}.{table} FINAL WHERE {scope}"
-        if source == "raw" and keys:
-            sql += f" GROUP BY {', '.join(keys)}"
+        raw = source == "raw"
+        exprs = {
+            "bucket": _BUCKET[interval] if raw else _ROLLUP_BUCKET[interval],
+            "g": (_GROUP if raw else _ROLLUP_GROUP)[group_by]
+            if group_by
+            else "CAST(NULL, 'Nullable(String)')",
+        }
+        grouped = [*keys, *(["status"] if "status" in values else [])]
+        columns = [f"{exprs.get(k, k)} AS {k}" if k in exprs else k for k in grouped]
+        columns += [
+            f"{(_RAW_VALUES if raw else _ROLLUP_VALUES)[v]} AS {v}" for v in values if v != "status"
+        ]
+        table = TABLE if raw else TABLES[_grain(source)]
+        sql = f"SELECT {', '.join(columns)} FROM {{db:Identifier}}.{table} FINAL WHERE {where}"
+        if raw:
+            sql += f" GROUP BY {', '.join(grouped)}" if grouped else ""
         selects.append(sql)
     return " UNION ALL ".join(selects)
-
-
-_NULL = "CAST(NULL, 'Nullable(String)')"
 
 
 def _grain(source: Source) -> Grain:

@@ -2,9 +2,8 @@
 
 Dashboards read these instead of the raw `calls` table (`projections/usage_queries.py`);
 invoices and quotas never do. A row holds one group of calls in one bucket: tenant, service,
-bucket start, currency and one dimension's value (deployment, tool or token; see `DIMENSIONS`);
-its values are the count, the error counts by status, the free calls, the exact Decimal cost
-and a mergeable latency state
+bucket start, deployment, tool, token (or `session`), status and currency; its values are the
+count, the free calls, the exact Decimal cost and a mergeable latency state
 (`quantilesState`, the reservoir that `quantiles` itself uses, so `quantilesMerge` over rows
 gives what `quantiles` over the calls gives, exactly while a query's bucket has at most 8,192
 calls, and the same kind of sample beyond).
@@ -43,38 +42,32 @@ GRAINS: dict[Grain, timedelta] = {"minute": timedelta(minutes=1), "hour": timede
 LEVELS = "0.5, 0.95, 0.99"
 DURATIONS_TYPE = f"AggregateFunction(quantiles({LEVELS}), UInt64)"
 
-#: A dashboard groups by one dimension at a time, so a call is counted once per dimension,
-#: each row holding one value of one: `dim` '' (the service alone), 'deployment', 'tool' or
-#: 'token' (a token id, or `session`). Rows per bucket then grow with the values in use, not
-#: with their product. Statuses are counted in columns, not keyed.
-DIMENSIONS = ("", "deployment", "tool", "token")
-KEY = ("tenant_id", "dim", "t", "service_id", "service", "value", "currency")
-VALUES = (
-    "calls",
-    "errors",
-    "tool_errors",
-    "upstream_errors",
-    "timeouts",
-    "free_calls",
-    "cost",
-    "durations",
+#: The group of a call: every column a dashboard filters or groups by.
+KEY = (
+    "tenant_id",
+    "service_id",
+    "t",
+    "deployment",
+    "service",
+    "tool",
+    "token",
+    "status",
+    "currency",
 )
-COLUMNS = (*KEY, *VALUES)
+COLUMNS = (*KEY, "calls", "free_calls", "cost", "durations")
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {{t}} (
     tenant_id UUID,
-    dim LowCardinality(String),
-    t DateTime('UTC'),
     service_id UUID,
+    t DateTime('UTC'),
+    deployment String,
     service LowCardinality(String),
-    value String,
+    tool LowCardinality(String),
+    token String,
+    status LowCardinality(String),
     currency LowCardinality(String),
     calls UInt64,
-    errors UInt64,
-    tool_errors UInt64,
-    upstream_errors UInt64,
-    timeouts UInt64,
     free_calls UInt64,
     cost Decimal(38, 4),
     durations {DURATIONS_TYPE}
@@ -83,29 +76,25 @@ PARTITION BY toYYYYMM(t)
 ORDER BY ({", ".join(KEY)})
 """
 
-#: Minute rows from the raw calls (read with FINAL), one per dimension of each call.
+#: A minute row from the raw calls (read with FINAL).
 _FROM_CALLS = f"""
-SELECT tenant_id, d.1 AS dimension, toStartOfMinute(occurred_at) AS bucket, service_id, service,
-    d.2 AS dimension_value, currency,
-    count(), countIf(status != 'ok'), countIf(status = 'tool_error'),
-    countIf(status = 'upstream_error'), countIf(status = 'timeout'), countIf(free = 1),
-    sum(cost), quantilesState({LEVELS})(duration_us)
+SELECT tenant_id, service_id, toStartOfMinute(occurred_at) AS bucket, deployment, service, tool,
+    ifNull(toString(token_id), 'session') AS token_name, status, currency,
+    count(), countIf(free = 1), sum(cost), quantilesState({LEVELS})(duration_us)
 FROM {{db:Identifier}}.{CALLS_TABLE} FINAL
-ARRAY JOIN [('', ''), ('deployment', deployment), ('tool', toString(tool)),
-    ('token', ifNull(toString(token_id), 'session'))] AS d
 WHERE occurred_at >= {{lo:DateTime64(6, 'UTC')}} AND occurred_at < {{hi:DateTime64(6, 'UTC')}}
     AND {{where}}
-GROUP BY tenant_id, dimension, bucket, service_id, service, dimension_value, currency
+GROUP BY tenant_id, service_id, bucket, deployment, service, tool, token_name, status, currency
 """
 
-#: Hour rows from the minute rows (read with FINAL), their states merged.
+#: An hour row from the minute rows (read with FINAL), their states merged.
 _FROM_MINUTES = f"""
-SELECT tenant_id, dim, toStartOfHour(t) AS bucket, service_id, service, value, currency,
-    sum(calls), sum(errors), sum(tool_errors), sum(upstream_errors), sum(timeouts),
-    sum(free_calls), sum(cost), quantilesMergeState({LEVELS})(durations)
+SELECT tenant_id, service_id, toStartOfHour(t) AS bucket, deployment, service, tool, token,
+    status, currency, sum(calls), sum(free_calls), sum(cost),
+    quantilesMergeState({LEVELS})(durations)
 FROM {{db:Identifier}}.{MINUTE_TABLE} FINAL
 WHERE t >= {{lo:DateTime64(6, 'UTC')}} AND t < {{hi:DateTime64(6, 'UTC')}} AND {{where}}
-GROUP BY tenant_id, dim, bucket, service_id, service, value, currency
+GROUP BY tenant_id, service_id, bucket, deployment, service, tool, token, status, currency
 """
 
 #: A (tenant, bucket) as `{tenant}@{unix seconds}`, to match the buckets a batch touched.

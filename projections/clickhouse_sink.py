@@ -53,11 +53,6 @@ class ClickHouseSink(ABC):
         """The rows one event adds, in `columns` order; the sorting key must identify the event,
         so a re-sent row replaces itself."""
 
-    def after_insert(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Work that must follow a batch's insert and precede its checkpoint (e.g. rollups);
-        it runs again if the batch is re-sent, so it must be idempotent."""
-        return None
-
     def wants(self, event: object) -> bool:
         return not self.handles or isinstance(event, self.handles)
 
@@ -75,7 +70,6 @@ class ClickHouseSink(ABC):
                 column_names=self.columns,
                 settings={"insert_deduplication_token": token},
             )
-            self.after_insert(rows)
         with self.db.owner.connection() as conn:
             conn.execute(
                 f"INSERT INTO {self.name}.tracking (source, part, position) VALUES (%s, 0, %s)"

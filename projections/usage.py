@@ -5,9 +5,6 @@ is a ReplacingMergeTree sorted by (tenant, day, call id), all fixed for a call, 
 re-sent after a crash (insert done, checkpoint lost) replaces itself instead of counting
 twice. Queries read it with FINAL (`projections/usage_queries.py`).
 
-After each batch's insert the sink recomputes the minute and hour rollups of the buckets the
-batch touched (`projections/usage_rollups.py`), before it checkpoints.
-
 Money goes in as `Decimal` (Decimal(18, 4) columns); a float never touches it.
 """
 
@@ -21,13 +18,12 @@ from uuid import UUID
 from domain.billing.calls import Call
 from projections.base import Envelope
 from projections.clickhouse_sink import ClickHouseSink
-from projections.usage_rollups import CALLS_TABLE, create_rollups, rebuild, roll_up
 
 #: Stands in for a missing tenant, which a billed call should never lack: the row still
 #: counts in the totals (so they match the store) and is easy to find.
 NO_TENANT = UUID(int=0)
 
-TABLE = CALLS_TABLE
+TABLE = "calls"
 
 
 class UsageSink(ClickHouseSink):
@@ -85,15 +81,6 @@ class UsageSink(ClickHouseSink):
     ORDER BY (tenant_id, toDate(occurred_at), call_id)
     SETTINGS non_replicated_deduplication_window = 1000
     """
-
-    def create(self) -> None:
-        super().create()
-        if create_rollups(self.client, self.database):
-            rebuild(self.client, self.database)  # calls stored before the rollups existed
-
-    def after_insert(self, rows: Sequence[Sequence[Any]]) -> None:
-        tenant, occurred_at = self.columns.index("tenant_id"), self.columns.index("occurred_at")
-        roll_up(self.client, self.database, ((row[tenant], row[occurred_at]) for row in rows))
 
     def rows(self, envelope: Envelope) -> list[Sequence[Any]]:
         e: Any = envelope.event

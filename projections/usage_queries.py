@@ -5,13 +5,6 @@ in as a bound parameter; the only SQL chosen here (bucket and group expressions)
 fixed tables keyed by validated names. The table is read with FINAL, so a call the sink
 wrote twice (a batch re-sent after a crash) counts once.
 
-Analytics, summaries and top tools read the rollups (`projections/usage_rollups.py`) for whole
-minutes and hours and the raw table only for the partial minutes at the range's edges: the
-hour rows for whole hours (hour and day series), the minute rows for whole minutes around
-them. Counts, error counts and costs come out as from the raw table; latency percentiles
-merge the same reservoir states `quantiles` uses (`*_from_raw` keep the raw-table queries,
-the reference the rollups are tested and benchmarked against).
-
 Two views: a tenant's own calls (`tenant_id`), and a publisher's view of its service across
 tenants (`service_id` without `tenant_id`), which never shows which tenant or token called.
 Money is a Decimal string with four places, per currency; amounts in different currencies
@@ -30,7 +23,6 @@ from uuid import UUID
 
 from domain.shared.errors import InvalidInputError, NotFoundError
 from projections.usage import TABLE
-from projections.usage_rollups import LEVELS, TABLES, Grain, ceil_to, floor_to
 
 Metric = Literal["calls", "latency", "errors", "cost"]
 Interval = Literal["minute", "hour", "day"]
@@ -132,32 +124,6 @@ def check_range(start: datetime, end: datetime, interval: Interval) -> int:
     return buckets
 
 
-def analytics_from_raw(
-    client: Any,
-    db: str,
-    *,
-    metric: Metric,
-    tenant_id: UUID | None = None,
-    service_id: UUID | None = None,
-    start: datetime,
-    end: datetime,
-    interval: Interval = "hour",
-    group_by: GroupBy | None = None,
-) -> list[dict[str, Any]]:
-    """`analytics` from the raw table alone (the reference for the rollups)."""
-    metric = _check(metric, tenant_id, start, end, interval, group_by)
-    keys = [f"{_BUCKET[interval]} AS t"]
-    keys.append(f"{_GROUP[group_by]} AS g" if group_by else "CAST(NULL, 'Nullable(String)') AS g")
-    if metric == "cost":
-        keys.append("currency")
-    where, params = _scope(db, tenant_id, service_id, start, end)
-    sql = (
-        f"SELECT {', '.join(keys)}, {_AGGREGATES[metric]} FROM {{db:Identifier}}.{TABLE} FINAL"
-        f" WHERE {where} GROUP BY ALL ORDER BY t, g{', currency' if metric == 'cost' else ''}"
-    )
-    return _points(metric, client.query(sql, parameters=params).result_rows)
-
-
 def analytics(
     client: Any,
     db: str,
@@ -178,26 +144,7 @@ def analytics(
     cost, currency` (one dict per currency). Buckets without calls are left out.
     Without `tenant_id` (the publisher view) grouping by deployment or token is refused.
     """
-    metric = _check(metric, tenant_id, start, end, interval, group_by)
-    keys = ["bucket", "g", *(["currency"] if metric == "cost" else [])]
-    pieces, params = _pieces(db, tenant_id, service_id, start, end, interval)
-    inner = _union(pieces, interval, group_by, keys, _NEEDS[metric])
-    sql = (
-        f"SELECT {', '.join(keys)}, {_MERGED[metric]} FROM ({inner})"
-        f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
-    )
-    return _points(metric, client.query(sql, parameters=params).result_rows)
-
-
-def _check(
-    metric: str,
-    tenant_id: UUID | None,
-    start: datetime,
-    end: datetime,
-    interval: Interval,
-    group_by: GroupBy | None,
-) -> Metric:
-    checked = check_metric(metric)
+    metric = check_metric(metric)
     check_range(start, end, interval)
     if group_by is not None and tenant_id is None and group_by in _TENANT_ONLY:
         raise GroupingNotAllowedError(
@@ -205,59 +152,21 @@ def _check(
             " business; use service or tool",
             field="group_by",
         )
-    return checked
-
-
-def _points(metric: Metric, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    keys = [f"{_BUCKET[interval]} AS t"]
+    keys.append(f"{_GROUP[group_by]} AS g" if group_by else "CAST(NULL, 'Nullable(String)') AS g")
+    if metric == "cost":
+        keys.append("currency")
+    where, params = _scope(db, tenant_id, service_id, start, end)
+    sql = (
+        f"SELECT {', '.join(keys)}, {_AGGREGATES[metric]} FROM {{db:Identifier}}.{TABLE} FINAL"
+        f" WHERE {where} GROUP BY ALL ORDER BY t, g{', currency' if metric == 'cost' else ''}"
+    )
     buckets = []
-    for row in rows:
+    for row in client.query(sql, parameters=params).result_rows:
         point: dict[str, Any] = {"t": _utc(row[0]), "group": row[1]}
         point.update(_values(metric, row[2:]))
         buckets.append(point)
     return buckets
-
-
-def summary_from_raw(
-    client: Any,
-    db: str,
-    *,
-    metric: Metric,
-    tenant_id: UUID | None = None,
-    service_id: UUID | None = None,
-    start: datetime,
-    end: datetime,
-) -> dict[str, Any]:
-    """`summary` from the raw table alone (the reference for the rollups)."""
-    where, params = _scope(db, tenant_id, service_id, start, end)
-    select = f"currency, {_AGGREGATES[metric]}" if metric == "cost" else _AGGREGATES[metric]
-    sql = f"SELECT {select} FROM {{db:Identifier}}.{TABLE} FINAL WHERE {where}"
-    if metric == "cost":
-        rows = client.query(sql + " GROUP BY currency ORDER BY currency", parameters=params)
-        per_currency = [_values("cost", row) for row in rows.result_rows]
-        return {"calls": sum(t["calls"] for t in per_currency), "totals": per_currency}
-    row = client.query(sql, parameters=params).result_rows[0]
-    return _values(metric, row)
-
-
-def top_tools_from_raw(
-    client: Any,
-    db: str,
-    *,
-    tenant_id: UUID | None = None,
-    service_id: UUID | None = None,
-    start: datetime,
-    end: datetime,
-    limit: int = 10,
-) -> list[dict[str, Any]]:
-    """`top_tools` from the raw table alone (the reference for the rollups)."""
-    where, params = _scope(db, tenant_id, service_id, start, end)
-    rows = client.query(
-        "SELECT service, tool, count() AS calls, countIf(status != 'ok') AS errors,"
-        f" quantile(0.95)(duration_us) FROM {{db:Identifier}}.{TABLE} FINAL WHERE {where}"
-        " GROUP BY service, tool ORDER BY calls DESC, service, tool LIMIT {limit:UInt32}",
-        parameters={**params, "limit": limit},
-    ).result_rows
-    return _tools(rows)
 
 
 def summary(
@@ -272,10 +181,9 @@ def summary(
 ) -> dict[str, Any]:
     """The metric over the whole range: the fields of one bucket; `cost` has `totals`, one
     `{cost, currency, calls, free_calls}` per currency."""
-    pieces, params = _pieces(db, tenant_id, service_id, start, end, "day")
-    keys = ["currency"] if metric == "cost" else []
-    inner = _union(pieces, "day", None, keys, _NEEDS[metric])
-    sql = f"SELECT {', '.join([*keys, _MERGED[metric]])} FROM ({inner})"
+    where, params = _scope(db, tenant_id, service_id, start, end)
+    select = f"currency, {_AGGREGATES[metric]}" if metric == "cost" else _AGGREGATES[metric]
+    sql = f"SELECT {select} FROM {{db:Identifier}}.{TABLE} FINAL WHERE {where}"
     if metric == "cost":
         rows = client.query(sql + " GROUP BY currency ORDER BY currency", parameters=params)
         per_currency = [_values("cost", row) for row in rows.result_rows]
@@ -295,18 +203,13 @@ def top_tools(
     limit: int = 10,
 ) -> list[dict[str, Any]]:
     """The most called tools in the range: `service, tool, calls, errors, error_rate, p95_ms`."""
-    pieces, params = _pieces(db, tenant_id, service_id, start, end, "day")
-    inner = _union(pieces, "day", None, ["service", "tool"], ("status", "n", "d"))
+    where, params = _scope(db, tenant_id, service_id, start, end)
     rows = client.query(
-        "SELECT service, tool, sum(n) AS calls, sumIf(n, status != 'ok'),"
-        f" quantilesMerge({LEVELS})(d)[2] FROM ({inner})"
+        "SELECT service, tool, count() AS calls, countIf(status != 'ok') AS errors,"
+        f" quantile(0.95)(duration_us) FROM {{db:Identifier}}.{TABLE} FINAL WHERE {where}"
         " GROUP BY service, tool ORDER BY calls DESC, service, tool LIMIT {limit:UInt32}",
         parameters={**params, "limit": limit},
     ).result_rows
-    return _tools(rows)
-
-
-def _tools(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     return [
         {
             "service": service,
@@ -318,126 +221,6 @@ def _tools(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         }
         for service, tool, calls, errors, p95 in rows
     ]
-
-
-# --- reading rollups and the raw edges ----------------------------------------------------
-#
-# A range is cut into pieces, each read from one table: the raw calls for the partial minutes
-# at either edge, minute rows for whole minutes, hour rows for whole hours (not for a minute
-# series). Each piece yields rows of the same shape (bucket, group and keys, then the values
-# `n` calls, `n_free`, `amount`, `d` the latency state); the outer query merges them.
-
-Source = Literal["raw", "minute", "hour"]
-
-#: The values each metric needs from the pieces (the latency state is the heavy one).
-_NEEDS: dict[Metric, tuple[str, ...]] = {
-    "calls": ("n",),
-    "latency": ("n", "d"),
-    "errors": ("status", "n"),
-    "cost": ("n", "n_free", "amount"),
-}
-_MERGED: dict[Metric, str] = {
-    "calls": "sum(n)",
-    "latency": f"sum(n), quantilesMerge({LEVELS})(d)",
-    "errors": "sum(n), sumIf(n, status != 'ok'), sumIf(n, status = 'tool_error'),"
-    " sumIf(n, status = 'upstream_error'), sumIf(n, status = 'timeout')",
-    "cost": "sum(n), sum(n_free), sum(amount)",
-}
-_RAW_VALUES = {
-    "n": "count()",
-    "n_free": "countIf(free = 1)",
-    "amount": "sum(cost)",
-    "d": f"quantilesState({LEVELS})(duration_us)",
-}
-_ROLLUP_VALUES = {"n": "calls", "n_free": "free_calls", "amount": "cost", "d": "durations"}
-_ROLLUP_BUCKET: dict[Interval, str] = {
-    "minute": "t",
-    "hour": "toStartOfHour(t)",
-    "day": "toStartOfDay(t)",
-}
-_ROLLUP_GROUP: dict[GroupBy, str] = {
-    "deployment": "deployment",
-    "service": "service",
-    "tool": "concat(service, '/', tool)",
-    "token": "token",
-}
-
-
-def _pieces(
-    db: str,
-    tenant_id: UUID | None,
-    service_id: UUID | None,
-    start: datetime,
-    end: datetime,
-    interval: Interval,
-) -> tuple[list[tuple[Source, str]], dict[str, Any]]:
-    """The pieces of [start, end), each with its WHERE clause, and the parameters of all."""
-    start, end = _utc(start), _utc(end)
-    spans: list[tuple[Source, datetime, datetime]] = []
-    m0, m1 = ceil_to(start, "minute"), floor_to(end, "minute")
-    if m0 >= m1:
-        spans.append(("raw", start, end))
-    else:
-        spans.append(("raw", start, m0))
-        h0, h1 = ceil_to(start, "hour"), floor_to(end, "hour")
-        if interval != "minute" and h0 < h1:
-            spans += [("minute", m0, h0), ("hour", h0, h1), ("minute", h1, m1)]
-        else:
-            spans.append(("minute", m0, m1))
-        spans.append(("raw", m1, end))
-    params: dict[str, Any] = {"db": _database(db)}
-    scope = []
-    if tenant_id is not None:
-        scope.append("tenant_id = {tenant:UUID}")
-        params["tenant"] = tenant_id
-    if service_id is not None:
-        scope.append("service_id = {service:UUID}")
-        params["service"] = service_id
-    spans = [span for span in spans if span[1] < span[2]] or [("raw", start, end)]
-    pieces: list[tuple[Source, str]] = []
-    for i, (source, lo, hi) in enumerate(spans):
-        column, kind = (
-            ("occurred_at", "DateTime64(6, 'UTC')") if source == "raw" else ("t", "DateTime('UTC')")
-        )
-        where = [f"{column} >= {{lo{i}:{kind}}}", f"{column} < {{hi{i}:{kind}}}", *scope]
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        pieces.append((source, " AND ".join(where)))
-    return pieces, params
-
-
-def _union(
-    pieces: list[tuple[Source, str]],
-    interval: Interval,
-    group_by: GroupBy | None,
-    keys: Sequence[str],
-    values: Sequence[str],
-) -> str:
-    """The pieces' rows as one UNION ALL: `keys` (of bucket, g, currency, service, tool), then
-    `values` (of status, n, n_free, amount, d)."""
-    selects = []
-    for source, where in pieces:
-        raw = source == "raw"
-        exprs = {
-            "bucket": _BUCKET[interval] if raw else _ROLLUP_BUCKET[interval],
-            "g": (_GROUP if raw else _ROLLUP_GROUP)[group_by]
-            if group_by
-            else "CAST(NULL, 'Nullable(String)')",
-        }
-        grouped = [*keys, *(["status"] if "status" in values else [])]
-        columns = [f"{exprs.get(k, k)} AS {k}" if k in exprs else k for k in grouped]
-        columns += [
-            f"{(_RAW_VALUES if raw else _ROLLUP_VALUES)[v]} AS {v}" for v in values if v != "status"
-        ]
-        table = TABLE if raw else TABLES[_grain(source)]
-        sql = f"SELECT {', '.join(columns)} FROM {{db:Identifier}}.{table} FINAL WHERE {where}"
-        if raw:
-            sql += f" GROUP BY {', '.join(grouped)}" if grouped else ""
-        selects.append(sql)
-    return " UNION ALL ".join(selects)
-
-
-def _grain(source: Source) -> Grain:
-    return "minute" if source == "minute" else "hour"
 
 
 def _scope(

@@ -35,7 +35,15 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
 
+from prometheus_client import Histogram
+
 log = logging.getLogger(__name__)
+
+OUT_OF_DATE = Histogram(
+    "mcps_catalogue_answer_lag_seconds",
+    "How long the catalogue had changed when an out-of-date answer was given",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30),
+)
 
 
 @dataclass(frozen=True)
@@ -189,10 +197,11 @@ class AnswerCache:
         if entry is None:
             return None
         if entry.revision != current and now - entry.made_at >= self.grace:
-            stale = self._out_of_date_for(entry.revision, now) >= self.max_stale
-            if entry.recompute is None or self._recompute_in is None or stale:
+            lag = self._out_of_date_for(entry.revision, now)
+            if entry.recompute is None or self._recompute_in is None or lag >= self.max_stale:
                 del self._entries[key]
                 return None
+            OUT_OF_DATE.observe(lag)
             if key not in self._recomputing:
                 self._recomputing.add(key)
                 self._recompute_in(partial(self._recompute, key, entry.recompute))

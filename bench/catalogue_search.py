@@ -20,8 +20,9 @@
    * search-routed   the same with the answer cache but without the early answers: every
                      request goes through FastAPI's routing, validation and the route.
    * search-changing the searches of `search` while the catalogue changes once a second (its
-                     revision moves, as a new review would move it): kept answers expire
-                     after their grace and are computed again.
+                     revision moves, as a new review would move it): kept answers go out of
+                     date and are given while computed again in the background; after these
+                     runs (the last), the API processes' `/metrics` tell how out of date.
    * search-signed-in  the searches of `search` by a signed-in user (a session's bearer
                      token): never answered early, since a caller sees its tenants' drafts;
                      each request checks the session and reads the user's tenants first.
@@ -55,6 +56,7 @@ from urllib.parse import urlencode
 
 import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.catalogue_data import generate, popular, queries, seed
 from bench.common import bench_container, log, median, ms, percentile, print_table, seed_owner
@@ -416,6 +418,34 @@ def workloads(
     }
 
 
+def answer_lag(port: int) -> dict[str, float]:
+    """The out-of-date answers the API processes gave, from their `/metrics`: how many, and
+    how long the catalogue had changed (summed over the processes, told apart by their
+    start time; new connections reach them at random)."""
+    seen: dict[float, dict[str, float]] = {}
+    for _ in range(40):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            text = http.get("/metrics").text
+        samples = {
+            (s.name, s.labels.get("le", "")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        started = samples.get(("process_start_time_seconds", ""), 0.0)
+        name = "mcps_catalogue_answer_lag_seconds"
+        seen[started] = {
+            "count": samples.get((f"{name}_count", ""), 0.0),
+            "sum": samples.get((f"{name}_sum", ""), 0.0),
+            **{le: v for (n, le), v in samples.items() if n == f"{name}_bucket"},
+        }
+    total: dict[str, float] = {}
+    for figures in seen.values():
+        for k, v in figures.items():
+            total[k] = total.get(k, 0.0) + v
+    total["processes"] = len(seen)
+    return total
+
+
 def check_answers(port: int, work: dict[str, Any]) -> None:
     """Every workload answers 200 with results before it is timed."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -514,6 +544,19 @@ def main() -> None:
                         f" p50 {ms(r['p50'])} p95 {ms(r['p95'])} ms, CPU/req API"
                         f" {r['api_ms']:.2f} DB {r['db_ms']:.2f} ms, errors {r['errors']},"
                         f" load {os.getloadavg()[0]:.1f}"
+                    )
+                if CHANGING in modes:
+                    lag = answer_lag(ports["early"])
+                    log(
+                        f"{CHANGING}: {lag['count']:.0f} out-of-date answers given by"
+                        f" {lag['processes']:.0f} processes; the catalogue had changed"
+                        f" {lag['sum'] / max(lag['count'], 1):.1f} s before on average;"
+                        " cumulative, by how long before (s): "
+                        + ", ".join(
+                            f"≤{le}: {v / max(lag['count'], 1):.0%}"
+                            for le, v in lag.items()
+                            if le[:1].isdigit()
+                        )
                     )
         finally:
             for process in servers:

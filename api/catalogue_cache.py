@@ -14,7 +14,7 @@ A catalogue that changes all the time (a review a second) would still end every 
 each second, and computing them all again costs more than two cores have (the bench's
 2,000 distinct searches: ~9 ms of CPU each, per API process). So an answer that knows how
 to `recompute` itself is given out of date, for at most `max_stale` seconds after the
-change was seen, while one thread per process computes out-of-date answers again, in turn:
+change, while one thread per process computes out-of-date answers again, in turn:
 under churn an answer lags by the time that thread takes to get to it (bounded by
 `max_stale`), and the cost of following changes is bounded by that one thread.
 
@@ -94,8 +94,8 @@ class AnswerCache:
 
         `recompute_in(f)` likewise, for answers put with a way to `recompute` them: once
         such an answer is out of date (`grace` over), it is still given, for at most
-        `max_stale` seconds after this process saw the catalogue change, while it is
-        computed again there, once.
+        `max_stale` seconds after the catalogue changed, while it is computed again there,
+        once.
         """
         self._read_revision = read_revision
         self._background, self._recompute_in = background, recompute_in
@@ -105,11 +105,13 @@ class AnswerCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
         self._recomputing: set[Hashable] = set()
-        #: (revision, when first seen) of the changes seen in the last `max_stale` seconds.
+        #: The changes seen in the last `max_stale` seconds: (revision, the start of the last
+        #: read before, which still saw the one before: the change came after that).
         self._changes: deque[tuple[int, float]] = deque()
         self._lock = threading.Lock()
         self._revision = -1
-        self._checked_at = float("-inf")
+        self._checked_at = float("-inf")  # when the last read began
+        self._read_at = float("-inf")  # when the last read that succeeded began
         self.enabled = True
 
     def revision(self) -> int:
@@ -121,7 +123,7 @@ class AnswerCache:
             self._checked_at = now  # one reader at a time; the others use the last value
         revision = self._read_revision()
         with self._lock:
-            self._advance(revision)
+            self._advance(revision, now)
             return self._revision
 
     def get(self, key: Hashable) -> Answer | None:
@@ -133,43 +135,47 @@ class AnswerCache:
 
     def peek(self, key: Hashable) -> Answer | None:
         """`get` without reading the database here. When the revision is due a read, that
-        read runs in the background, if there is one, and the last revision holds until
-        it is done (an answer lags a change by at most `poll` + the read + `grace`);
-        without a background, or before the first read, there is no answer."""
+        read runs in the background, if there is one, and the last revision holds until it
+        is done (an answer lags a change by at most `poll` + the read + `grace`). Without a
+        background, before the first read, or when the last read is older than `grace` (a
+        quiet spell: the revision held may be long out of date), there is no answer."""
         if not self.enabled:
             return None
         now = self._clock()
         with self._lock:
             if now - self._checked_at >= self.poll:
-                if self._background is None or self._revision < 0:
+                quiet = now - self._checked_at >= self.grace
+                if self._background is None or self._revision < 0 or quiet:
                     return None
                 self._checked_at = now  # one reader at a time, as in `revision`
-                self._background(self._refresh)
+                self._background(partial(self._refresh, now))
             return self._usable(key, self._revision, now)
 
-    def _refresh(self) -> None:
+    def _refresh(self, started: float) -> None:
         try:
             revision = self._read_revision()
         except Exception:  # the next poll tries again; meanwhile the last revision holds
             log.warning("reading the catalogue's revision failed", exc_info=True)
             return
         with self._lock:
-            self._advance(revision)
+            self._advance(revision, started)
 
-    def _advance(self, revision: int) -> None:
-        """Take a revision read (under the lock), noting when a change was first seen."""
-        now = self._clock()
+    def _advance(self, revision: int, started: float) -> None:
+        """Take a revision read begun at `started` (under the lock)."""
         if revision > self._revision >= 0:
-            self._changes.append((revision, now))
+            self._changes.append((revision, self._read_at))
         self._revision = max(self._revision, revision)
+        self._read_at = max(self._read_at, started)
+        now = self._clock()
         while self._changes and now - self._changes[0][1] >= self.max_stale:
             self._changes.popleft()
 
     def _out_of_date_for(self, revision: int, now: float) -> float:
-        """How long since this process first saw the catalogue move past `revision`."""
-        for changed_to, seen_at in self._changes:  # oldest first; a few dozen at most
+        """How long the catalogue may have been past `revision`: since the last read that
+        still saw it (a process that reads every `poll` knows it to within `poll`)."""
+        for changed_to, changed_after in self._changes:  # oldest first; a few dozen at most
             if changed_to > revision:
-                return now - seen_at
+                return now - changed_after
         return math.inf  # longer ago than `max_stale`: forgotten
 
     def alias(self, request: Hashable, key: Hashable) -> None:

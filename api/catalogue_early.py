@@ -1,19 +1,20 @@
 """Answering repeated anonymous catalogue reads before FastAPI routes and validates them.
 
 A search answered from the answer cache (`api.catalogue_cache`) still cost the API process
-1.66 ms of CPU: routing, the dependencies, validating a dozen query parameters, building
-the key, a response object. All that only finds the answer kept for the same request the
-last time. So the route, once it has parsed and validated a request from an anonymous
-caller, records the raw request (path and query string) as an alias of its answer's key;
-this layer answers the same raw request again with the kept bytes, from the event loop.
+1.66 ms of CPU (1.06 ms once FastAPI's floor was lowered): routing, the dependencies,
+validating a dozen query parameters, building the key, a response object. All that only
+finds the answer kept for the same request the last time. So the route, once it has parsed
+and validated a request from an anonymous caller, records the raw request (path and query
+string) as an alias of its answer's key; this layer answers the same raw request again
+with the kept bytes, from the event loop.
 
 Anything else goes on to FastAPI unchanged: other paths and methods, a request it has not
-seen, an answer not kept or due a revision read (`AnswerCache.peek` never reads the
-database), and every request that could be answered differently: one that names a caller
-(`Authorization`: the caller's drafts) or asks to wait for a log position
+seen, an answer not kept, a revision not read for a while (`AnswerCache.peek` never reads
+the database itself), and every request that could be answered differently: one that names
+a caller (`Authorization`: the caller's drafts) or asks to wait for a log position
 (`X-Consistent-After`; `?wait_for=` is never aliased). Bad parameters are never aliased,
-so they still get FastAPI's 422. Status, headers and body are those `answered` gives;
-the request context, metrics and log line around it are the same as for any request.
+so they still get FastAPI's 422. Status, headers and body are those `answered` gives; the
+request context, metrics and log line around it are the same as for any request.
 """
 
 from __future__ import annotations

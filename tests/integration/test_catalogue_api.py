@@ -317,3 +317,30 @@ def test_what_the_route_would_refuse_or_answer_otherwise_is_never_answered_early
         assert_problem(r, 422)
         assert world.http.post("/api/v1/services", params={"q": "time"}).status_code != 200
     assert early() == before
+
+
+def test_answers_computed_again_after_a_change_keep_each_callers_view(
+    world: World, listed: int
+) -> None:
+    """A new draft reaches its tenant's kept answer, and nobody else's, while the kept
+    answers are given out of date and computed again in the background."""
+    query = {"q": "barometer"}
+    a_token = bearer(world.a_token["token"])
+    team_a = (world.container.tenancy.tenant_by_slug("team-a").id, "team-a")
+    ok(get(world, "/api/v1/services", ANONYMOUS, listed))
+
+    def seen(auth: dict[str, str]) -> list[str]:
+        body = ok(world.http.get("/api/v1/services", params=query, headers=auth))
+        return [s["name"] for s in body["data"]]
+
+    for _ in range(2):  # kept, and answered early for anonymous callers
+        assert seen(ANONYMOUS) == seen(world.bob["auth"]) == seen(a_token) == []
+    draft(world.container, "api-barometer", team_a, description="A barometer, not public.")
+    deadline = time.monotonic() + 10
+    while seen(a_token) != ["api-barometer"]:
+        assert seen(ANONYMOUS) == seen(world.bob["auth"]) == []
+        assert time.monotonic() < deadline, "the draft never reached its tenant's answer"
+        time.sleep(0.05)
+    for _ in range(20):
+        assert seen(ANONYMOUS) == seen(world.bob["auth"]) == []
+        assert seen(world.alice["auth"]) == seen(a_token) == ["api-barometer"]

@@ -11,6 +11,10 @@ Modes, each at every client count, for `--seconds` each, `--repeats` times (medi
 * issue-nogc   the same without group commit.
 * http         `POST /api/v1/tenants/{slug}/tokens` on the live uvicorn server (httpx clients in
                threads of this process, so clients and server share the GIL and the 2 cores).
+* http-proc    the same request to `mcps-server api` running as its own process, as in
+               production, from aiohttp clients on one event loop here (no GIL shared with the
+               server; the client costs ~0.15 ms of CPU a request). Its batch size is the
+               API process's own and is not shown.
 
     python -m bench.commands [--quick] [--clients 1,8,32] [--seconds 5] [--repeats 3]
 """
@@ -18,18 +22,24 @@ Modes, each at every client count, for `--seconds` each, `--repeats` times (medi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+import orjson
 import psycopg
 
 from bench.common import (
     RunResult,
+    api_process,
     bench_container,
     log,
     median,
@@ -41,9 +51,9 @@ from bench.common import (
 from domain.tenancy.tokens import ApiToken
 from domain.tenancy.values import Scope
 from infra.container import Container
-from tests.support import live_server
+from tests.support import free_port, live_server
 
-ALL_MODES = ("raw", "save", "save-nogc", "issue", "issue-nogc", "http")
+ALL_MODES = ("raw", "save", "save-nogc", "issue", "issue-nogc", "http", "http-proc")
 
 
 def event_size(container: Container, owner_id: Any, tenant_id: Any) -> int:
@@ -81,6 +91,38 @@ def raw_op_factory(url: str, size: int) -> Callable[[int], Callable[[], Any]]:
     return make
 
 
+async def http_closed_loop(
+    base_url: str, access_token: str, slug: str, clients: int, seconds: float, warmup: float = 0.5
+) -> RunResult:
+    """`clients` aiohttp loops issuing tokens for `seconds` after `warmup`."""
+    result = RunResult(clients, seconds)
+    body = orjson.dumps({"name": "bench", "scopes": ["mcp:read"]})
+    headers = {"Authorization": f"Bearer {access_token}", "content-type": "application/json"}
+    path = f"/api/v1/tenants/{slug}/tokens"
+    start = time.perf_counter() + warmup
+    end = start + seconds
+
+    async def client(http: aiohttp.ClientSession) -> None:
+        while (t0 := time.perf_counter()) < end:
+            try:
+                async with http.post(path, data=body) as r:
+                    text = await r.text()
+                    if r.status != 201:
+                        raise RuntimeError(f"HTTP {r.status}: {text[:200]}")
+            except Exception as error:  # a benchmark counts failures; it does not stop on them
+                result.errors += 1
+                result.first_error = result.first_error or f"{type(error).__name__}: {error}"
+                continue
+            t1 = time.perf_counter()
+            if t0 >= start and t1 <= end:
+                result.latencies.append(t1 - t0)
+
+    connector = aiohttp.TCPConnector(limit=clients + 4)
+    async with aiohttp.ClientSession(base_url, headers=headers, connector=connector) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    return result
+
+
 def run_mode(
     mode: str,
     container: Container,
@@ -93,6 +135,11 @@ def run_mode(
     committer = container.events.committer
     tenancy.committer = None if mode.endswith("-nogc") else committer
 
+    if mode == "http-proc":
+        ctx["batch"] = float("nan")
+        return asyncio.run(
+            http_closed_loop(ctx["api_url"], ctx["access_token"], slug, clients, seconds)
+        )
     if mode == "raw":
         make = raw_op_factory(container.database_url, ctx["size"])
     elif mode in ("save", "save-nogc"):
@@ -170,6 +217,12 @@ def main(argv: list[str] | None = None) -> None:
 
         results: dict[tuple[str, int], list[RunResult]] = {}
         batch_sizes: dict[tuple[str, int], list[float]] = {}
+        api = None
+        if "http-proc" in modes:
+            port = free_port()
+            api_home = Path(tempfile.mkdtemp(prefix="mcps-bench-api-"))
+            api = api_process(container.database_url, api_home, port)
+            ctx["api_url"] = f"http://127.0.0.1:{port}"
         with live_server(container) as base_url:
             ctx["base_url"] = base_url
             # Interleave repeats so that background noise spreads over every mode.
@@ -185,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
                             f" errors {r.errors}" + (f" ({r.first_error})" if r.errors else "")
                         )
 
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=30)
         log(f"total {time.perf_counter() - started:.0f} s")
         load_after = os.getloadavg()[0]
 
@@ -209,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
                     ms(median([r.pct(99) for r in runs])),
                     f"{rate / raw:.2f}" if raw == raw and raw else "-",
                     "-"
-                    if batch != batch or mode in ("raw", "save-nogc", "issue-nogc")
+                    if batch != batch or mode in ("raw", "save-nogc", "issue-nogc", "http-proc")
                     else f"{batch:.1f}",
                     sum(r.errors for r in runs),
                 ]

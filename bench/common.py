@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from infra.container import Container
 from tests.support import make_settings, running_container, throwaway_database
@@ -40,6 +43,44 @@ def bench_container(*, projectors: bool = False) -> Iterator[Container]:
         running_container(make_settings(url, Path(home)), projectors=projectors) as container,
     ):
         yield container
+
+
+#: Gateway limits out of a benchmark's way (it measures the path, not the refusals).
+UNLIMITED_GATEWAY = {
+    "MCPS_GATEWAY__TENANT_RATE_PER_SECOND": "1000000",
+    "MCPS_GATEWAY__TENANT_BURST": "1000000",
+    "MCPS_GATEWAY__TOKEN_RATE_PER_SECOND": "1000000",
+    "MCPS_GATEWAY__TOKEN_BURST": "1000000",
+}
+
+
+def api_process(
+    database_url: str, home: Path, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`mcps-server api` as its own process (as in production), once it answers `/healthz`;
+    embedded mode (no Kafka), test settings, and `extra_env` on top."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MCPS_HOME": str(home),
+        "PORT": str(port),
+        "MCPS_ENVIRONMENT": "test",
+        **(extra_env or {}),
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    api = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "api"], env=env, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
+                return api
+        except httpx.HTTPError:
+            pass
+        if api.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the API process did not start")
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)

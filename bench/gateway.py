@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,13 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import httpx2
 import orjson
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.common import log, median, percentile, print_table, require_services, tree_cpu
+from bench.common import (
+    UNLIMITED_GATEWAY,
+    api_process,
+    log,
+    median,
+    percentile,
+    print_table,
+    require_services,
+    tree_cpu,
+)
 from bench.deployments import package_store
 from domain.tenancy.values import Scope
 from infra.mcp.connect import Target
@@ -136,34 +142,6 @@ async def _measure_lean(
         await session.close()
 
 
-def _api_process(database_url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MCPS_HOME": str(home),
-        "PORT": str(port),
-        "MCPS_ENVIRONMENT": "test",
-        "MCPS_GATEWAY__TENANT_RATE_PER_SECOND": "1000000",
-        "MCPS_GATEWAY__TENANT_BURST": "1000000",
-        "MCPS_GATEWAY__TOKEN_RATE_PER_SECOND": "1000000",
-        "MCPS_GATEWAY__TOKEN_BURST": "1000000",
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    api = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "api"], env=env, stdout=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
-                return api
-        except httpx.HTTPError:
-            pass
-        if api.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the API process did not start")
-        time.sleep(0.2)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -194,7 +172,7 @@ def main() -> None:
                 slug, world.user_id, "bench", [Scope.MCP_EXECUTE], None
             ).token
             port = free_port()
-            api = _api_process(world.container.database_url, Path(tmp), port)
+            api = api_process(world.container.database_url, Path(tmp), port, UNLIMITED_GATEWAY)
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {token}"}
             mcp_client = _measure_sdk if args.sdk else _measure_lean

@@ -34,6 +34,13 @@ export function tenantHeader(options?: GatewayOptions): { 'x-mcps-tenant'?: stri
   return options?.tenant ? { 'x-mcps-tenant': options.tenant } : {}
 }
 
+function callHeader(options?: ToolCallOptions): { 'x-mcps-tenant'?: string; 'idempotency-key'?: string } {
+  return {
+    ...tenantHeader(options),
+    ...(options?.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
+  }
+}
+
 /**
  * The gateway's REST tool-call API: the tenant's callable servers and their tools, calls, and
  * the call history. A call's answer is the envelope `{success, data, error, duration_ms, …}`
@@ -72,10 +79,7 @@ export class Mcp extends APIResource {
     params: ToolCallParams,
     options?: ToolCallOptions,
   ): Promise<ToolCallResult> {
-    const header = {
-      ...tenantHeader(options),
-      ...(options?.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
-    }
+    const header = callHeader(options)
     const { data, error, response } = await this.client._http.POST('/api/v1/mcp/{name}/call', {
       params: { path: { name }, header },
       body: params,
@@ -98,10 +102,7 @@ export class Mcp extends APIResource {
     params: ToolCallParams,
     options?: ToolCallOptions,
   ): Promise<TaskAccepted> {
-    const header = {
-      ...tenantHeader(options),
-      ...(options?.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
-    }
+    const header = callHeader(options)
     const body = await this.client._unwrap(
       this.client._http.POST('/api/v1/mcp/{name}/call', {
         params: { path: { name }, query: { mode: 'async' }, header },

@@ -8,9 +8,9 @@ upstream it fronts, and its upstream dies with it.
 While idle, the runtime keeps one spare bridge at hand (`spare=True`): a bridge process that
 has imported the MCP SDK already and waits for an instance (see `infra.runtimes.bridge`). A
 start takes it if it says it is ready, and otherwise starts a bridge afresh; a new spare is
-made only once no instance has started for `SPARE_AFTER_S`, so its imports do not compete
-for the CPU with the instances just started. A spare holds nothing: when the runtime's
-process ends, the spare reads the end of its stdin and exits.
+made only once no instance has started (and the runtime has existed) for `SPARE_AFTER_S`,
+so its imports do not compete for the CPU with the instances just started. A spare holds
+nothing: when the runtime's process ends, the spare reads the end of its stdin and exits.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class LocalRuntime:
         self.keeps_spare = spare
         self._spare: subprocess.Popen[bytes] | None = None
         self._spare_ready = False
-        self._spare_after = 0.0
+        # Not at once either: a runtime made to look at instances once needs none, and a
+        # deployer's first instances start before a spare could be ready anyway.
+        self._spare_after = time.monotonic() + SPARE_AFTER_S
 
     # -- Runtime --------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
 import tempfile
 import threading
 import time
@@ -187,7 +187,7 @@ def main() -> None:
             modes = {mode: measure for mode, measure in modes.items() if mode in wanted}
             results: dict[tuple[str, int], list[Any]] = {}
             cpu: dict[tuple[str, int], list[list[float]]] = {}
-            bridge_pid = _pid_of(f"infra.runtimes.bridge {tmp}")
+            bridge_pid = _bridge_pid(Path(tmp), bridge)
             for clients in client_counts:
                 for run_no in range(args.runs):
                     for mode, measure in modes.items():  # interleaved: drift hits all alike
@@ -269,16 +269,14 @@ def _cpu(api_pid: int, bridge_pid: int) -> tuple[float, float, float]:
     return time.process_time(), tree_cpu(api_pid) or 0.0, tree_cpu(bridge_pid) or 0.0
 
 
-def _pid_of(fragment: str) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if fragment in command and str(os.getpid()) != entry.name:
-                return int(entry.name)
-    raise RuntimeError(f"no process runs {fragment}")
+def _bridge_pid(home: Path, endpoint: str) -> int:
+    """The bridge serving `endpoint`, from its instance's `state.json` (a bridge that was a
+    runtime's spare has no instance folder on its command line)."""
+    for state in home.rglob("state.json"):
+        found = json.loads(state.read_text())
+        if found.get("endpoint") == endpoint:
+            return int(found["pid"])
+    raise RuntimeError(f"no instance serves {endpoint}")
 
 
 def _billed(container: Any) -> int:

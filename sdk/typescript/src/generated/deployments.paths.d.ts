@@ -251,6 +251,9 @@ export interface DeploymentsPaths {
         /**
          * Follow a deployment
          * @description Server-sent events: every change of this deployment, and `deleted` if it is deleted.
+         *
+         *     A client resuming with `Last-Event-ID` learns of a deletion it missed: a deleted
+         *     deployment is followed too then (a fresh stream of one is a 404, as reading it is).
          */
         get: operations["deployments-deployment_events"];
         put?: never;

@@ -32,7 +32,8 @@ def app_conn(world: World) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture(scope="module", autouse=True)
 def deployed(world: World) -> None:
-    """A deployment with a running instance in each team, so their tables have rows to hide."""
+    """A deployment with a running instance, and an async call, in each team, so their tables
+    have rows to hide."""
     c = world.container
     owner = Acting(role=Role.OWNER)
     team_a = c.tenancy.tenant_by_slug("team-a")
@@ -45,8 +46,12 @@ def deployed(world: World) -> None:
         tenant = c.tenancy.tenant_by_slug(slug)
         done = c.deployments.request(tenant, who["user_id"], "clock", "rls-time", None, {})
         c.deployments.record_started(done.id, f"{slug}-clock-1", 1, "pid:1", None)
+        c.tasks.accept(
+            tenant.id, "clock", "get_current_time", {}, token_id=None, user_id=who["user_id"]
+        )
     head = c.events.head()
-    assert wait_for_position(c.db, "deployments", head, 10, distributed=False)
+    for read_model in ("deployments", "tasks"):
+        assert wait_for_position(c.db, read_model, head, 10, distributed=False)
 
 
 def tenant_tables(world: World) -> list[str]:

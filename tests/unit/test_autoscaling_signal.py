@@ -131,6 +131,7 @@ def _row(deployments: Deployments, deployment_id: UUID) -> dict[str, Any]:
     d = deployments.by_id(deployment_id)
     return {
         "deployment_id": d.id,
+        "tenant_id": d.tenant,
         "name": d.name,
         "desired": d.desired.value,
         "failed": d.error is not None,

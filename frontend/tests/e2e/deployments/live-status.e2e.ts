@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openBrowser, screenshot, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
-const person = { username: 'grace', email: 'grace@example.com' }
+const person = { username: 'hedy', email: 'hedy@example.com' }
 const slug = 'harbour'
 const service = 'tide-clock'
 const name = 'ticker'

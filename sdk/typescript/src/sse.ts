@@ -14,18 +14,25 @@ export interface ServerSentEvent {
 /**
  * The events of an SSE stream, in order, until it ends. Comments (`: keep-alive`) and
  * `retry:` lines are skipped; an event without data is not dispatched, as in the spec.
+ * Once `signal` aborts, no further event is given (even one already received) and the
+ * stream throws the abort's reason: a body that goes on arriving must not outlive it.
  */
 export async function* readEventStream(
   body: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
 ): AsyncGenerator<ServerSentEvent, void, undefined> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
   const parser = new EventStreamParser()
   try {
     for (;;) {
+      signal?.throwIfAborted()
       const { value, done } = await reader.read()
       if (done) break
-      yield* parser.push(decoder.decode(value, { stream: true }))
+      for (const event of parser.push(decoder.decode(value, { stream: true }))) {
+        signal?.throwIfAborted()
+        yield event
+      }
     }
   } finally {
     await reader.cancel().catch(() => undefined)

@@ -19,6 +19,30 @@ async function all(stream: ReadableStream<Uint8Array>): Promise<ServerSentEvent[
 }
 
 describe('server-sent events', () => {
+  it('gives nothing more once its signal aborts, though the body goes on', async () => {
+    // Two events in one chunk, then comments that never end: a live stream kept open.
+    const encoder = new TextEncoder()
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode('event: log\ndata: 1\n\nevent: log\ndata: 2\n\n'))
+      },
+      pull(controller) {
+        controller.enqueue(encoder.encode(': keep-alive\n\n'))
+        return new Promise((resolve) => setTimeout(resolve, 5))
+      },
+    })
+    const stop = new AbortController()
+    const seen: string[] = []
+    const reading = (async () => {
+      for await (const event of readEventStream(body, stop.signal)) {
+        seen.push(event.data)
+        stop.abort()
+      }
+    })()
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' })
+    expect(seen).toEqual(['1'])
+  })
+
   it('reads named events, skips comments, and joins data lines', async () => {
     const events = await all(
       streamOf(': keep-alive\n\n', 'event: log\ndata: {"a":1}\n\n', 'data: one\ndata: two\nid: 7\n\n'),

@@ -240,7 +240,7 @@ export class Deployments extends APIResource {
       },
     )
     if (!response.ok || !data) throw APIError.of(response.status, error, response.headers)
-    for await (const event of readEventStream(data)) {
+    for await (const event of readEventStream(data, options?.signal)) {
       if (event.event === 'end') return
       if (event.event === 'log') yield JSON.parse(event.data) as DeploymentLogLine
     }
@@ -272,6 +272,7 @@ export class Deployments extends APIResource {
         parseAs: 'stream',
         signal: options.signal,
       }),
+      options.signal,
     )
   }
 
@@ -289,15 +290,17 @@ export class Deployments extends APIResource {
         parseAs: 'stream',
         signal: options.signal,
       }),
+      options.signal,
     )
   }
 
   async *#follow(
     call: Promise<{ data?: ReadableStream<Uint8Array> | null; error?: unknown; response: Response }>,
+    signal?: AbortSignal,
   ): AsyncGenerator<DeploymentEvent, void, undefined> {
     const { data, error, response } = await call
     if (!response.ok || !data) throw APIError.of(response.status, error, response.headers)
-    for await (const event of readEventStream(data)) {
+    for await (const event of readEventStream(data, signal)) {
       const id = event.id ?? ''
       if (event.event === 'deployment') {
         yield { type: 'deployment', id, deployment: JSON.parse(event.data) as Deployment }

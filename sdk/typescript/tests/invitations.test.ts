@@ -15,8 +15,9 @@ describe.skipIf(!live)('client.invitations and client.members', () => {
       [issued.invitation_id, 'pending'],
     ])
 
-    await invitee.invitations.accept(codeIn(await lastMailTo(email)))
-    const members = await owner.members.list(slug)
+    // The owner's client has not seen the invitee's write: it waits for its position.
+    const accepted = await invitee.invitations.accept(codeIn(await lastMailTo(email)))
+    const members = await owner.members.list(slug, { wait_for: accepted.position })
     expect(members.find((m) => m.username === username)?.role).toBe('admin')
 
     const joined = members.find((m) => m.username === username)!

@@ -50,7 +50,7 @@ STREAM_MAX_S = 30 * 60
 SNAPSHOT_MAX = 10_000
 
 router = APIRouter(
-    prefix="/api/v1/tenants/{slug}/deployments", tags=["deployments"], responses=PROBLEMS
+    prefix="/api/v1/tenants/{slug}/deployments", tags=["deployment-streams"], responses=PROBLEMS
 )
 
 SlugPath = Path(min_length=1, max_length=64)

@@ -29,7 +29,7 @@ from infra.deployment_logs import create_table, query_logs
 from projections.deployments_queries import deployment_of
 
 router = APIRouter(
-    prefix="/api/v1/tenants/{slug}/deployments", tags=["deployments"], responses=PROBLEMS
+    prefix="/api/v1/tenants/{slug}/deployments", tags=["deployment-streams"], responses=PROBLEMS
 )
 
 FOLLOW_POLL_S = 0.5

@@ -14,6 +14,9 @@ import type { AuthSchemas } from './generated/auth.schemas'
 import type { CataloguePaths } from './generated/catalogue.paths'
 import type { CatalogueOperations } from './generated/catalogue.operations'
 import type { CatalogueSchemas } from './generated/catalogue.schemas'
+import type { DeploymentStreamsPaths } from './generated/deployment-streams.paths'
+import type { DeploymentStreamsOperations } from './generated/deployment-streams.operations'
+import type { DeploymentStreamsSchemas } from './generated/deployment-streams.schemas'
 import type { DeploymentsPaths } from './generated/deployments.paths'
 import type { DeploymentsOperations } from './generated/deployments.operations'
 import type { DeploymentsSchemas } from './generated/deployments.schemas'
@@ -43,10 +46,10 @@ import type { TokensPaths } from './generated/tokens.paths'
 import type { TokensOperations } from './generated/tokens.operations'
 import type { TokensSchemas } from './generated/tokens.schemas'
 
-export interface paths extends AdminPaths, AnalyticsPaths, AuditPaths, AuthPaths, CataloguePaths, DeploymentsPaths, GatewayPaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TasksPaths, TenantsPaths, TokensPaths {}
+export interface paths extends AdminPaths, AnalyticsPaths, AuditPaths, AuthPaths, CataloguePaths, DeploymentStreamsPaths, DeploymentsPaths, GatewayPaths, MePaths, OpsPaths, ReviewsPaths, ServicesPaths, TasksPaths, TenantsPaths, TokensPaths {}
 export type webhooks = Record<string, never>
 export interface components {
-    schemas: AdminSchemas & AnalyticsSchemas & AuditSchemas & AuthSchemas & CatalogueSchemas & DeploymentsSchemas & GatewaySchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TasksSchemas & TenantsSchemas & TokensSchemas;
+    schemas: AdminSchemas & AnalyticsSchemas & AuditSchemas & AuthSchemas & CatalogueSchemas & DeploymentStreamsSchemas & DeploymentsSchemas & GatewaySchemas & MeSchemas & ReviewsSchemas & ServicesSchemas & SharedSchemas & TasksSchemas & TenantsSchemas & TokensSchemas;
     responses: SharedResponses;
     parameters: never;
     requestBodies: never;
@@ -54,4 +57,4 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>
-export interface operations extends AdminOperations, AnalyticsOperations, AuditOperations, AuthOperations, CatalogueOperations, DeploymentsOperations, GatewayOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TasksOperations, TenantsOperations, TokensOperations {}
+export interface operations extends AdminOperations, AnalyticsOperations, AuditOperations, AuthOperations, CatalogueOperations, DeploymentStreamsOperations, DeploymentsOperations, GatewayOperations, MeOperations, OpsOperations, ReviewsOperations, ServicesOperations, TasksOperations, TenantsOperations, TokensOperations {}

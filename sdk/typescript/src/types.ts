@@ -189,7 +189,7 @@ export type DeploymentLogLine = Schemas['LogLinePublic']
 export type DeploymentLogsPage = Schemas['LogsPage']
 /** Time range, level, instance and limit of `client.deployments.logs` and `followLogs`. */
 export type DeploymentLogsParams = Omit<
-  NonNullable<operations['deployments-deployment_logs']['parameters']['query']>,
+  NonNullable<operations['deployment-streams-deployment_logs']['parameters']['query']>,
   'follow'
 >
 /** Options of `client.deployments.follow` and `followAll`. */

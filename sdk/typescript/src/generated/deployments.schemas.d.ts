@@ -275,34 +275,4 @@ export interface DeploymentsSchemas {
         /** Uptime Seconds */
         uptime_seconds: number;
     };
-    /** LogLinePublic */
-    LogLinePublic: {
-        /**
-         * At
-         * Format: date-time
-         */
-        at: string;
-        /** Instance */
-        instance: string;
-        /**
-         * Stream
-         * @enum {string}
-         */
-        stream: "stdout" | "stderr" | "system";
-        /**
-         * Level
-         * @enum {string}
-         */
-        level: "debug" | "info" | "warning" | "error";
-        /** Message */
-        message: string;
-    };
-    /** LogsPage */
-    LogsPage: {
-        /**
-         * Data
-         * @description Oldest first
-         */
-        data: components["schemas"]["LogLinePublic"][];
-    };
 }

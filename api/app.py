@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.catalogue_early import EarlyCatalogueAnswers
+from api.deployment_watch import close_watch
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.gateway import mcp_endpoint
 from api.gateway.service import Gateway
@@ -62,6 +63,7 @@ def _operation_id(route: APIRoute) -> str:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runner = runner_of(app)  # also runs the tasks that stopped processes left unfinished
     yield
+    await close_watch(app)  # the deployment streams' watcher, if one started
     await runner.close()
     gateway: Gateway | None = getattr(app.state, "gateway", None)
     if gateway is not None:

@@ -9,32 +9,40 @@ changed since, and misses nothing. Without `Last-Event-ID` the stream opens with
 rows (a snapshot, each with the position it was read at). Comment lines keep idle
 connections open; the stream ends after `STREAM_MAX_S` (reconnect with the last id).
 
-How changes are found: the stream polls where the read model stands (its tracking position in
-embedded mode; in Kafka mode, whether it has reached the log's head, as `?wait_for=` does),
-and when it has moved on, reads which of the tenant's deployments have events in the log
-between the two positions (one range of the notification index), then their rows.
+How changes are found: one watcher per API app learns where the read model stands (its
+tracking position in embedded mode; in Kafka mode, whether it has reached the log's head, as
+`?wait_for=` does) and wakes the waiting streams when it moves (`api.deployment_watch`: it
+LISTENs for the store's commits, so idle streams cost the database nothing). A woken stream
+reads which of its tenant's deployments have events in the log between the two positions (one
+range of the notification index), then their rows, as its tenant.
+
+A resume from far back gets the current state instead of a diff: when a step spans more than
+`RESUME_MAX_BEHIND` log positions (the range read would cost more than the state does) or
+more than `SNAPSHOT_MAX` of the followed deployments changed in it, the stream sends the
+followed deployments' current rows, deleted ones included (`deleted` events), all with the
+step's end as their id. A client that applies events as upserts and deletions ends up where a
+diff would have left it; a deployment it never knew of may come as `deleted`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.deployment_watch import STREAMS, DeploymentWatch, watch_of
 from api.deps import ContainerDep, PrincipalDep, TenantAccess, tenant_access
 from api.errors import PROBLEMS, ProblemError
 from api.routes.deployments import public_row
 from domain.deployments.errors import DeploymentNotFoundError
 from domain.tenancy.values import Role
 from infra.container import Container
-from projections.consistency import has_reached, log_position
 from projections.deployments_queries import (
     changed_between,
     deployment_ids,
@@ -43,11 +51,13 @@ from projections.deployments_queries import (
     deployments_of,
 )
 
-READ_MODEL = "deployments"
-POLL_S = 0.5
 HEARTBEAT_S = 15.0
 STREAM_MAX_S = 30 * 60
 SNAPSHOT_MAX = 10_000
+#: A step over more log positions than this sends the current state instead of a diff.
+RESUME_MAX_BEHIND = 1_000_000
+#: How long a client waits before it reconnects (the `retry` field).
+RETRY_MS = 2000
 
 router = APIRouter(
     prefix="/api/v1/tenants/{slug}/deployments", tags=["deployment-streams"], responses=PROBLEMS
@@ -70,28 +80,6 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
-
-
-class _Frontier:
-    """Where the read model stands: every event up to `position()` is in its rows."""
-
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.target: int | None = None
-
-    def position(self, at_least: int) -> int:
-        settings = self.container.settings
-        db = self.container.db
-        if not settings.distributed:
-            return max(at_least, log_position(db, READ_MODEL))
-        # Kafka mode tracks partition offsets: aim at the log's head, and move there once the
-        # read model has reached it.
-        if self.target is None or self.target <= at_least:
-            self.target = self.container.events.head()
-        reached = has_reached(
-            db, READ_MODEL, self.target, distributed=True, prefix=settings.kafka_topic_prefix
-        )
-        return max(at_least, self.target) if reached else at_least
 
 
 def _sse(event: str, data: dict[str, Any], position: int) -> str:
@@ -128,10 +116,10 @@ class _Stream:
         self.tenant_id = access.tenant_id
         self.user_id = user_id
         self.name = name
-        self.frontier = _Frontier(container)
 
-    def snapshot(self) -> tuple[int, list[str]]:
-        position = self.frontier.position(0)
+    def snapshot(self, watch: DeploymentWatch) -> tuple[int, list[str]]:
+        """The live rows, for a stream that opens without `Last-Event-ID`."""
+        position = watch.read_position()
         with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
             if self.name is None:
                 rows = deployments_of(conn, self.tenant_id, limit=SNAPSHOT_MAX)
@@ -140,46 +128,65 @@ class _Stream:
                 rows = [] if row is None else [row]
         return position, [_event(row, position) for row in rows]
 
-    def changes(self, after: int) -> tuple[int, list[str]]:
-        upto = self.frontier.position(after)
-        if upto <= after:
-            return after, []
+    def changes(self, after: int, upto: int) -> list[str]:
+        """What changed after `after` up to `upto`, oldest change first; the current state if
+        that is too much (see the module's docstring)."""
         with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
             ids = deployment_ids(conn, self.tenant_id, self.name)
         if not ids:
-            return upto, []
+            return []
+        if upto - after > RESUME_MAX_BEHIND:
+            return self.state(ids, upto)
         with self.container.db.owner.connection() as owner:
             changed = changed_between(owner, ids, after, upto)
+        if len(changed) > SNAPSHOT_MAX:
+            return self.state(ids, upto)
         if not changed:
-            return upto, []
+            return []
         with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
             rows = {
                 r["id"]: r for r in deployments_by_id(conn, self.tenant_id, [i for i, _ in changed])
             }
-        return upto, [_event(rows[i], position) for i, position in changed if i in rows]
+        return [_event(rows[i], position) for i, position in changed if i in rows]
+
+    def state(self, ids: list[UUID], position: int) -> list[str]:
+        """Every followed deployment's row, deleted ones too, at `position`."""
+        with self.container.db.scoped(self.tenant_id, self.user_id) as conn:
+            rows = deployments_by_id(conn, self.tenant_id, ids[:SNAPSHOT_MAX])
+        rows.sort(key=lambda r: r["name"])
+        return [_event(row, position) for row in rows]
 
 
-def _respond(stream: _Stream, after: int | None) -> StreamingResponse:
+def _respond(request: Request, stream: _Stream, after: int | None) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
-        yield f"retry: {int(POLL_S * 4000)}\n\n"
-        if after is None:
-            cursor, batch = await run_in_threadpool(stream.snapshot)
-            for chunk in batch:
-                yield chunk
-        else:
-            cursor = after
-        started = quiet_since = time.monotonic()
-        while time.monotonic() - started < STREAM_MAX_S:
-            await asyncio.sleep(POLL_S)
-            cursor, batch = await run_in_threadpool(stream.changes, cursor)
-            for chunk in batch:
-                yield chunk
-            now = time.monotonic()
-            if batch:
-                quiet_since = now
-            elif now - quiet_since >= HEARTBEAT_S:
-                quiet_since = now
-                yield ": keep-alive\n\n"
+        watch = watch_of(request.app)
+        STREAMS.inc()
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            if after is None:
+                cursor, batch = await run_in_threadpool(stream.snapshot, watch)
+                for chunk in batch:
+                    yield chunk
+            else:
+                cursor = after
+            started = quiet_since = time.monotonic()
+            while not watch.closed and (now := time.monotonic()) - started < STREAM_MAX_S:
+                wait = min(HEARTBEAT_S - (now - quiet_since), STREAM_MAX_S - (now - started))
+                upto = await watch.beyond(cursor, timeout=max(wait, 0.0))
+                batch = []
+                if upto > cursor:
+                    batch = await run_in_threadpool(stream.changes, cursor, upto)
+                    cursor = upto
+                for chunk in batch:
+                    yield chunk
+                now = time.monotonic()
+                if batch:
+                    quiet_since = now
+                elif now - quiet_since >= HEARTBEAT_S:
+                    quiet_since = now
+                    yield ": keep-alive\n\n"
+        finally:
+            STREAMS.dec()
 
     # A proxy must not buffer the stream (nginx honours this header).
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -193,6 +200,7 @@ def _respond(stream: _Stream, after: int | None) -> StreamingResponse:
     responses=STREAM_RESPONSES,
 )
 def deployments_events(
+    request: Request,
     principal: PrincipalDep,
     container: ContainerDep,
     last_event_id: LastEventId = None,
@@ -201,7 +209,7 @@ def deployments_events(
     """Server-sent events: every change of a deployment's status, instances or settings."""
     access = tenant_access(container, principal, slug, Role.VIEWER)
     after = _resume_from(container, last_event_id)
-    return _respond(_Stream(container, access, principal.user_id, None), after)
+    return _respond(request, _Stream(container, access, principal.user_id, None), after)
 
 
 @router.get(
@@ -211,6 +219,7 @@ def deployments_events(
     responses=STREAM_RESPONSES,
 )
 def deployment_events(
+    request: Request,
     principal: PrincipalDep,
     container: ContainerDep,
     last_event_id: LastEventId = None,
@@ -230,4 +239,4 @@ def deployment_events(
             known = bool(deployment_ids(conn, access.tenant_id, name))
     if not known:
         raise DeploymentNotFoundError(f"no deployment named {name!r}")
-    return _respond(_Stream(container, access, principal.user_id, name), after)
+    return _respond(request, _Stream(container, access, principal.user_id, name), after)

@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     environment: 'node',
     include: ['tests/e2e/**/*.e2e.ts'],
+    setupFiles: ['tests/e2e/support/failures.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     fileParallelism: false,

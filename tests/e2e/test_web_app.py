@@ -68,8 +68,8 @@ def test_browser_flows(web_app: tuple[str, Path]) -> None:
     artifacts/screenshots/ and page timings in artifacts/web-timings.md."""
     assert CHROMIUM.exists(), "Chromium is missing: run infra/local/install.sh"
     base_url, mail_dir = web_app
-    for old in ARTIFACTS.glob("web-timings-*.json"):
-        old.unlink()
+    for old in [*ARTIFACTS.glob("web-timings-*.json"), ARTIFACTS / "web-failures.txt"]:
+        old.unlink(missing_ok=True)
     result = run_node(
         ["npx", "vitest", "run", "--config", "vitest.e2e.config.ts"],
         cwd=ROOT / "frontend",
@@ -79,7 +79,7 @@ def test_browser_flows(web_app: tuple[str, Path]) -> None:
     )
     # The whole run, for when the tail below is not enough to see what failed first.
     (ARTIFACTS / "web-e2e.log").write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-4000:]
+    assert result.returncode == 0, failure_report(result.stdout, result.stderr)
     table = summarize_timings()
     (ARTIFACTS / "web-timings.md").write_text(
         "Navigation → page data on screen (the app's `page:*` performance measures)\n\n"
@@ -87,3 +87,17 @@ def test_browser_flows(web_app: tuple[str, Path]) -> None:
         + "\n"
     )
     print(table)
+
+
+def failure_report(stdout: str, stderr: str) -> str:
+    """What a failed run's reader needs first, within what CI shows of a failure: which tests
+    failed, the first failure whole (later ones often follow from it), and what the browsers
+    showed at each failure (`frontend/tests/e2e/support/failures.ts`)."""
+    marks = ("\u2713", "\u00d7", "\u276f")  # vitest's passed, failed, and a file's line
+    tests = [line for line in stdout.splitlines() if line.strip().startswith(marks)]
+    first = stdout.find(" FAIL ")
+    first_failure = stdout[first:][:4000].split("\u23af[2/")[0] if first >= 0 else ""
+    failures = ARTIFACTS / "web-failures.txt"
+    seen = failures.read_text()[:6000] if failures.exists() else "(no page was open)"
+    report = [*tests, "", "first failure:", first_failure, "", "the browsers then:", seen]
+    return "\n".join([*report, stderr[-2000:]])

@@ -2,7 +2,7 @@
  * Debian's Chromium driven by playwright-core (no browser download): headless, no network
  * chatter of its own, a fresh profile per browser.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -27,8 +27,13 @@ export interface Browser {
   page: Page
   /** Problems the page reported: uncaught errors and console errors. */
   errors: string[]
+  /** The API's answers of 400 and above, oldest first: `503 GET /api/v1/services?q=time`. */
+  refusals: string[]
   close: () => Promise<void>
 }
+
+/** The browsers open now, so that a failed test can say what each one showed. */
+const opened = new Set<Browser>()
 
 /** A browser with its own fresh profile (Playwright passes it as --user-data-dir). */
 export async function openBrowser(options: BrowserContextOptions = {}): Promise<Browser> {
@@ -52,15 +57,50 @@ export async function openBrowser(options: BrowserContextOptions = {}): Promise<
       errors.push(`console: ${message.text()}`)
     }
   })
-  return {
+  const refusals: string[] = []
+  page.on('response', (response) => {
+    if (response.status() < 400) return
+    const url = new URL(response.url())
+    refusals.push(`${response.status()} ${response.request().method()} ${url.pathname}${url.search}`)
+  })
+  const browser: Browser = {
     context,
     page,
     errors,
+    refusals,
     close: async () => {
+      opened.delete(browser)
       await context.close()
       rmSync(profile, { recursive: true, force: true })
     },
   }
+  opened.add(browser)
+  return browser
+}
+
+/**
+ * After a failed test (tests/e2e/support/failures.ts): each open page's address, the text on
+ * its screen, the API's refusals and the page's errors, appended to artifacts/web-failures.txt
+ * (test_web_app.py puts it in its report), and a screenshot `failed-<test>.png`.
+ */
+export async function reportFailure(test: string): Promise<void> {
+  const lines = [`## ${test}`]
+  let index = 0
+  for (const { page, errors, refusals } of opened) {
+    index += 1
+    const text = await page
+      .evaluate(() => document.body.innerText)
+      .catch((error: unknown) => `(no text: ${String(error)})`)
+    lines.push(
+      `page ${index}: ${page.url()}`,
+      `on screen: ${text.replace(/\s+/g, ' ').slice(0, 1500)}`,
+      `API refusals: ${refusals.slice(-10).join('; ') || 'none'}`,
+      `page errors: ${errors.slice(-5).join('; ') || 'none'}`,
+    )
+    const name = `failed-${test}-${index}`.replace(/[^\w-]+/g, '-').slice(0, 120)
+    await screenshot(page, name).catch(() => undefined)
+  }
+  appendFileSync(join(ARTIFACTS, 'web-failures.txt'), lines.join('\n') + '\n\n')
 }
 
 /** Save a screenshot of the whole page under artifacts/screenshots/. */

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.errors import ProblemError
+from api.ttl_cache import TtlCache
 from domain.shared.context import actor_var, tenant_id_var
 from domain.tenancy.application import API_TOKEN_PREFIX, TokenPrincipal
 from domain.tenancy.errors import ScopeRequiredError, TenantNotFoundError, TokenInvalidError
@@ -66,11 +67,33 @@ def authenticate(container: Container, credentials: str) -> Principal:
     )
 
 
+def principals(request: Request) -> TtlCache[str, Principal]:
+    """Who each bearer token spoke for lately, in this app (`auth.cache_seconds`)."""
+    kept: TtlCache[str, Principal] | None = getattr(request.app.state, "principals", None)
+    if kept is None:
+        container: Container = request.app.state.container
+        kept = request.app.state.principals = TtlCache(container.settings.auth.cache_seconds)
+    return kept
+
+
+def forget_credentials(request: Request) -> None:
+    """After ending a session, revoking a token or suspending a tenant: this process refuses
+    them from the next request on (others within `auth.cache_seconds`)."""
+    principals(request).clear()
+    gateway = getattr(request.app.state, "gateway", None)
+    if gateway is not None:
+        gateway.callers.clear()
+
+
 async def get_principal(
+    request: Request,
     container: ContainerDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    principal = await run_in_threadpool(authenticate, container, bearer_credentials(authorization))
+    credentials = bearer_credentials(authorization)
+    principal = await principals(request).resolve(
+        credentials, partial(authenticate, container, credentials)
+    )
     # Set here, in the request's own task, so the endpoint's thread inherits it.
     actor_var.set(principal.actor)
     return principal
@@ -80,13 +103,14 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_optional_principal(
+    request: Request,
     container: ContainerDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal | None:
     """For endpoints anyone may read: no header is anonymous, a bad one is still a 401."""
     if authorization is None:
         return None
-    return await get_principal(container, authorization)
+    return await get_principal(request, container, authorization)
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]

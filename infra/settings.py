@@ -18,6 +18,10 @@ class AuthSettings(BaseModel):
     jwt_audience: str = "mcps-api"
     access_token_ttl_seconds: int = 900
     platform_admins: list[str] = Field(default_factory=list)
+    #: How long an API process reuses what a bearer token speaks for, and a user's tenants,
+    #: before reading them again: an ended session, a revoked token or a removed member is
+    #: refused within this time by every other API process (at once by the one that did it).
+    cache_seconds: float = 0.5
 
 
 class RuntimeSettings(BaseModel):

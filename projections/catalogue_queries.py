@@ -157,6 +157,20 @@ def category_counts(
     return [{"category": c.value, "count": counts.get(c.value, 0)} for c in Category]
 
 
+def drafting_publishers(
+    conn: psycopg.Connection[Any], tenant_ids: list[UUID], *, schema: str = "catalogue"
+) -> list[UUID]:
+    """Which of these tenants have drafts (row-level security shows only the caller's)."""
+    if not tenant_ids:
+        return []
+    rows = conn.execute(
+        f"SELECT DISTINCT publisher_id FROM {schema}.services"
+        " WHERE status = 'draft' AND publisher_id = ANY(%s)",
+        [tenant_ids],
+    ).fetchall()
+    return sorted(r["publisher_id"] for r in rows)
+
+
 def catalogue_revision(conn: psycopg.Connection[Any], *, schema: str = "catalogue") -> int:
     """The log position of the last event the catalogue applied (0 when it has none)."""
     row = conn.execute(f"SELECT revision FROM {schema}.totals WHERE id").fetchone()

@@ -8,15 +8,12 @@ within `ttl` of the change, without any message between processes.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
-
 from api.deps import Principal, authenticate, bearer_credentials
-from domain.shared.errors import DomainError
+from api.ttl_cache import TtlCache
 from domain.tenancy.errors import (
     RoleRequiredError,
     ScopeRequiredError,
@@ -50,53 +47,22 @@ class Caller:
             raise RoleRequiredError(f"this needs the {role.value} role in the tenant")
 
 
-@dataclass
 class CallerCache:
-    """Callers by credentials, each kept `ttl` seconds: refusals too, so a flood of bad tokens
-    costs one store read per token per `ttl`. Concurrent lookups of one key share one read."""
+    """Callers by credentials and tenant, each kept `ttl` seconds (`api.ttl_cache`)."""
 
-    container: Container
-    ttl: float
-    _cache: dict[tuple[str, str | None], tuple[Caller | DomainError, float]] = field(
-        default_factory=dict
-    )
-    _reading: dict[tuple[str, str | None], asyncio.Future[Caller]] = field(default_factory=dict)
+    def __init__(self, container: Container, ttl: float) -> None:
+        self.container = container
+        self._kept: TtlCache[tuple[str, str | None], Caller] = TtlCache(ttl)
 
     async def resolve(self, authorization: str | None, tenant: str | None = None) -> Caller:
         """The caller behind an `Authorization` header; a session names its tenant (slug)."""
         credentials = bearer_credentials(authorization)
-        key = (credentials, tenant)
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[1] < self.ttl:
-            found = cached[0]
-            if isinstance(found, DomainError):
-                raise found.with_traceback(None)  # not a longer traceback each time
-            return found
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(key))
-            self._reading[key] = reading
-        return await asyncio.shield(reading)
+        return await self._kept.resolve(
+            (credentials, tenant), partial(self._resolve, credentials, tenant)
+        )
 
-    async def _read(self, key: tuple[str, str | None]) -> Caller:
-        read_at = time.monotonic()
-        try:
-            caller = await run_in_threadpool(self._resolve, *key)
-        except DomainError as refused:
-            self._remember(key, refused, read_at)
-            raise
-        else:
-            self._remember(key, caller, read_at)
-            return caller
-        finally:
-            del self._reading[key]
-
-    def _remember(
-        self, key: tuple[str, str | None], outcome: Caller | DomainError, read_at: float
-    ) -> None:
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[key] = (outcome, read_at)
+    def clear(self) -> None:
+        self._kept.clear()
 
     def _resolve(self, credentials: str, slug: str | None) -> Caller:
         principal: Principal = authenticate(self.container, credentials)

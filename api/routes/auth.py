@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import ContainerDep, PrincipalDep, UserDep
+from api.deps import ContainerDep, PrincipalDep, UserDep, forget_credentials
 from api.errors import PROBLEMS
 from api.schemas import (
     CommandAccepted,
@@ -68,16 +68,21 @@ def login(body: LoginRequest, container: ContainerDep, request: Request) -> Toke
 
 
 @router.post("/refresh", summary="Rotate a refresh token", response_model=TokenPair)
-def refresh(body: RefreshRequest, container: ContainerDep) -> TokenPair:
+def refresh(body: RefreshRequest, container: ContainerDep, request: Request) -> TokenPair:
     """A new token pair; the old refresh token stops working (reusing it ends the session)."""
-    return _pair(container, container.tenancy.refresh(body.refresh_token))
+    try:
+        return _pair(container, container.tenancy.refresh(body.refresh_token))
+    finally:
+        forget_credentials(request)  # a reuse has ended the session, even as it is refused
 
 
 @router.post("/logout", summary="Sign out", status_code=status.HTTP_204_NO_CONTENT)
-def logout(principal: UserDep, container: ContainerDep) -> Response:
-    """End the session: its access and refresh tokens stop working at once."""
+def logout(principal: UserDep, container: ContainerDep, request: Request) -> Response:
+    """End the session: its access and refresh tokens stop working (at once on this API
+    process, within `auth.cache_seconds` on the others)."""
     assert principal.session_id is not None
     container.tenancy.logout(principal.session_id)
+    forget_credentials(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -123,7 +128,10 @@ def request_password_reset(body: PasswordResetRequest, container: ContainerDep) 
 @router.post(
     "/password-reset/confirm", summary="Set a new password", response_model=CommandAccepted
 )
-def confirm_password_reset(body: PasswordResetConfirm, container: ContainerDep) -> CommandAccepted:
+def confirm_password_reset(
+    body: PasswordResetConfirm, container: ContainerDep, request: Request
+) -> CommandAccepted:
     """Use the single-use token from the reset email to set a new password."""
     result = container.tenancy.reset_password(body.token, body.password)
+    forget_credentials(request)  # the user's sessions have ended
     return CommandAccepted.of(result)

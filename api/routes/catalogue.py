@@ -8,6 +8,7 @@ security enforces that in the database, so another tenant's draft reads as missi
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from api.schemas_catalogue import (
     VersionPublic,
     VersionsPublic,
 )
+from api.ttl_cache import TtlCache
 from domain.marketplace.errors import ServiceNotFoundError
 from domain.marketplace.specs import RuntimeKind
 from domain.marketplace.values import Category, PricingModel
@@ -36,6 +38,7 @@ from projections.catalogue_queries import (
     InvalidReviewCursorError,
     catalogue_revision,
     category_counts,
+    drafting_publishers,
     reviews_of,
     service_detail,
     versions_of,
@@ -67,6 +70,8 @@ Cursor = Annotated[
 _trigram: dict[str, bool] = {}
 #: Answers kept while the catalogue is unchanged, per database URL (see `api.catalogue_cache`).
 _answers: dict[str, AnswerCache] = {}
+#: Each caller's tenants with drafts, per database URL (see `drafting_tenants_of`).
+_drafting: dict[str, TtlCache[UUID, tuple[UUID, ...]]] = {}
 
 
 def answers(container: Container) -> AnswerCache:
@@ -106,6 +111,32 @@ def tenants_of(container: Container, principal: Principal | None) -> list[UUID]:
         return [principal.token.tenant_id]
     with container.db.scoped(user_id=principal.user_id) as conn:
         return [m["tenant_id"] for m in memberships_of(conn, principal.user_id)]
+
+
+def drafting_tenants_of(
+    container: Container, principal: Principal | None, *, fresh: bool
+) -> list[UUID]:
+    """The caller's tenants that have drafts: the only rows a search shows the caller beyond
+    what anyone sees. A caller without any (most people) shares anonymous callers' answers.
+
+    Kept `auth.cache_seconds` per caller, so a search reads neither the memberships nor the
+    drafts each time; `fresh` (a read after the caller's own write) reads them again.
+    """
+    if principal is None:
+        return []
+    url = container.database_url
+    kept = _drafting.get(url)
+    if kept is None:
+        kept = _drafting[url] = TtlCache(container.settings.auth.cache_seconds)
+    key = principal.token.token_id if principal.token is not None else principal.user_id
+    read = partial(_drafting_tenants, container, principal)
+    return list(kept.refresh(key, read) if fresh else kept.read(key, read))
+
+
+def _drafting_tenants(container: Container, principal: Principal) -> tuple[UUID, ...]:
+    tenant_ids = tenants_of(container, principal)
+    with container.db.scoped(tenant_ids=tenant_ids) as conn:
+        return tuple(drafting_publishers(conn, tenant_ids))
 
 
 def _bad_cursor(error: ValueError) -> ProblemError:
@@ -182,7 +213,7 @@ def list_services(
         cursor=cursor,
         limit=limit,
     )
-    tenant_ids = tenants_of(container, principal)
+    tenant_ids = drafting_tenants_of(container, principal, fresh=wait_for is not None)
     cache, key = answers(container), ("services", params, tuple(sorted(tenant_ids)))
     answer = cache.get(key) if wait_for is None else None
     if answer is None:
@@ -224,7 +255,8 @@ def read_service(
 ) -> ServicePublic:
     """The listing, publisher, rating histogram and the latest version to deploy."""
     await_read_model(container, READ_MODEL, wait_for)
-    with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+    tenant_ids = drafting_tenants_of(container, principal, fresh=wait_for is not None)
+    with container.db.scoped(tenant_ids=tenant_ids) as conn:
         return ServicePublic.model_validate(_visible(conn, name))
 
 
@@ -236,7 +268,8 @@ def list_service_versions(
 ) -> VersionsPublic:
     """Every released version, newest first; yanked ones are flagged, with the reason."""
     await_read_model(container, READ_MODEL, wait_for)
-    with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+    tenant_ids = drafting_tenants_of(container, principal, fresh=wait_for is not None)
+    with container.db.scoped(tenant_ids=tenant_ids) as conn:
         service = _visible(conn, name)
         versions = versions_of(conn, service["id"])
     return VersionsPublic(data=[VersionPublic.model_validate(v) for v in versions])
@@ -256,7 +289,8 @@ def list_service_reviews(
     """Visible reviews, newest first, each with a "has deployed it" badge."""
     await_read_model(container, READ_MODEL, wait_for)
     try:
-        with container.db.scoped(tenant_ids=tenants_of(container, principal)) as conn:
+        tenant_ids = drafting_tenants_of(container, principal, fresh=wait_for is not None)
+        with container.db.scoped(tenant_ids=tenant_ids) as conn:
             service = _visible(conn, name)
             rows, next_cursor = reviews_of(conn, service["id"], cursor=cursor, limit=limit)
     except InvalidReviewCursorError as error:

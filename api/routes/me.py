@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.deps import ContainerDep, PrincipalDep, UserDep, WaitForDep, await_read_model
+from api.deps import (
+    ContainerDep,
+    PrincipalDep,
+    UserDep,
+    WaitForDep,
+    await_read_model,
+    forget_credentials,
+)
 from api.errors import PROBLEMS
 from api.schemas import CommandAccepted, Membership, MePublic, PasswordChange, ProfileUpdate
 from projections.directory import memberships_of
@@ -39,10 +46,11 @@ def update_me(body: ProfileUpdate, principal: UserDep, container: ContainerDep) 
 
 @router.post("/password", summary="Change my password", response_model=CommandAccepted)
 def change_password(
-    body: PasswordChange, principal: UserDep, container: ContainerDep
+    body: PasswordChange, principal: UserDep, container: ContainerDep, request: Request
 ) -> CommandAccepted:
     """Needs the current password."""
     result = container.tenancy.change_password(
         principal.user_id, body.old_password, body.new_password
     )
+    forget_credentials(request)
     return CommandAccepted.of(result)

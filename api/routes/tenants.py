@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
 from api.deps import (
     ContainerDep,
@@ -13,6 +13,7 @@ from api.deps import (
     UserDep,
     WaitForDep,
     await_read_model,
+    forget_credentials,
     is_platform_admin,
     tenant_access,
 )
@@ -109,22 +110,30 @@ def rename_tenant(
 
 @router.post("/tenants/{slug}/suspend", summary="Suspend a tenant", response_model=CommandAccepted)
 def suspend_tenant(
-    body: TenantSuspend, principal: UserDep, container: ContainerDep, slug: str = SlugPath
+    body: TenantSuspend,
+    principal: UserDep,
+    container: ContainerDep,
+    request: Request,
+    slug: str = SlugPath,
 ) -> CommandAccepted:
     """Platform operators only: the tenant's tokens and commands stop working."""
     _require_platform_admin(container, principal)
-    return CommandAccepted.of(container.tenancy.suspend_tenant(slug, body.reason))
+    result = container.tenancy.suspend_tenant(slug, body.reason)
+    forget_credentials(request)
+    return CommandAccepted.of(result)
 
 
 @router.post(
     "/tenants/{slug}/reactivate", summary="Reactivate a tenant", response_model=CommandAccepted
 )
 def reactivate_tenant(
-    principal: UserDep, container: ContainerDep, slug: str = SlugPath
+    principal: UserDep, container: ContainerDep, request: Request, slug: str = SlugPath
 ) -> CommandAccepted:
     """Platform operators only."""
     _require_platform_admin(container, principal)
-    return CommandAccepted.of(container.tenancy.reactivate_tenant(slug))
+    result = container.tenancy.reactivate_tenant(slug)
+    forget_credentials(request)  # its tokens, refused while it was suspended
+    return CommandAccepted.of(result)
 
 
 @router.get("/tenants/{slug}/members", summary="List members", response_model=MembersPublic)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
-from api.deps import ContainerDep, PrincipalDep, WaitForDep, await_read_model, tenant_access
+from api.deps import (
+    ContainerDep,
+    PrincipalDep,
+    WaitForDep,
+    await_read_model,
+    forget_credentials,
+    tenant_access,
+)
 from api.errors import PROBLEMS
 from api.schemas import (
     ApiTokenCreate,
@@ -62,16 +69,27 @@ def list_tokens(
 
 @router.post("/{token_id}/revoke", summary="Revoke an API token", response_model=CommandAccepted)
 def revoke_token(
-    token_id: UUID, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
+    token_id: UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    request: Request,
+    slug: str = SlugPath,
 ) -> CommandAccepted:
-    """The token stops working at once; members revoke their own, admins anyone's."""
+    """The token stops working (at once on this API process, within `auth.cache_seconds` on
+    the others); members revoke their own, admins anyone's."""
     tenant_access(container, principal, slug, Role.MEMBER)
-    return CommandAccepted.of(container.tenancy.revoke_token(slug, principal.user_id, token_id))
+    result = container.tenancy.revoke_token(slug, principal.user_id, token_id)
+    forget_credentials(request)
+    return CommandAccepted.of(result)
 
 
 @router.delete("/{token_id}", summary="Revoke an API token", response_model=CommandAccepted)
 def delete_token(
-    token_id: UUID, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
+    token_id: UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    request: Request,
+    slug: str = SlugPath,
 ) -> CommandAccepted:
     """The same as `POST …/revoke`: tokens are never erased from history."""
-    return revoke_token(token_id, principal, container, slug)
+    return revoke_token(token_id, principal, container, request, slug)

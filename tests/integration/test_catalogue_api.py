@@ -344,3 +344,26 @@ def test_answers_computed_again_after_a_change_keep_each_callers_view(
     for _ in range(20):
         assert seen(ANONYMOUS) == seen(world.bob["auth"]) == []
         assert seen(world.alice["auth"]) == seen(a_token) == ["api-barometer"]
+
+
+def test_a_callers_new_draft_shows_at_once_after_its_write_and_soon_without_waiting(
+    world: World, listed: int
+) -> None:
+    """Which of a caller's tenants have drafts is kept a moment (`auth.cache_seconds`), so a
+    search does not read it each time; a read after the caller's own write reads it again."""
+    query = {"q": "hygrometer"}
+    team_b = (world.container.tenancy.tenant_by_slug("team-b").id, "team-b")
+
+    def seen(auth: dict[str, str], **params: Any) -> list[str]:
+        body = ok(world.http.get("/api/v1/services", params={**query, **params}, headers=auth))
+        return [s["name"] for s in body["data"]]
+
+    assert seen(world.bob["auth"]) == []  # Bob has no drafts: that is kept now
+    result = draft(world.container, "api-hygrometer", team_b, description="Humidity, in draft.")
+    assert seen(world.bob["auth"], wait_for=result.position) == ["api-hygrometer"]
+    assert seen(ANONYMOUS, wait_for=result.position) == []
+    deadline = time.monotonic() + 10
+    while seen(bearer(world.b_token["token"])) != ["api-hygrometer"]:  # without wait_for
+        assert time.monotonic() < deadline, "the draft never reached its tenant's token"
+        time.sleep(0.05)
+    assert seen(world.alice["auth"]) == seen(ANONYMOUS) == []

@@ -73,7 +73,8 @@ export interface AuthPaths {
         put?: never;
         /**
          * Sign out
-         * @description End the session: its access and refresh tokens stop working at once.
+         * @description End the session: its access and refresh tokens stop working (at once on this API
+         *     process, within `auth.cache_seconds` on the others).
          */
         post: operations["auth-logout"];
         delete?: never;

@@ -37,7 +37,8 @@ export interface TokensPaths {
         put?: never;
         /**
          * Revoke an API token
-         * @description The token stops working at once; members revoke their own, admins anyone's.
+         * @description The token stops working (at once on this API process, within `auth.cache_seconds` on
+         *     the others); members revoke their own, admins anyone's.
          */
         post: operations["tokens-revoke_token"];
         delete?: never;

@@ -17,11 +17,15 @@ reads which of its tenant's deployments have events in the log between the two p
 range of the notification index), then their rows, as its tenant.
 
 A resume from far back gets the current state instead of a diff: when a step spans more than
-`RESUME_MAX_BEHIND` log positions (the range read would cost more than the state does) or
-more than `SNAPSHOT_MAX` of the followed deployments changed in it, the stream sends the
-followed deployments' current rows, deleted ones included (`deleted` events), all with the
+`RESUME_MAX_BEHIND` log positions (finding the changes reads that whole range of the log's
+index, which grows with every tenant's traffic, while the state grows only with the tenant's
+deployments) or more than `RESUME_MAX_CHANGED` of the followed deployments changed in it (the
+diff would be as large as the state), the stream sends the followed deployments' current
+rows, deleted ones included (as `deleted` events), up to `SNAPSHOT_MAX` of them, all with the
 step's end as their id. A client that applies events as upserts and deletions ends up where a
-diff would have left it; a deployment it never knew of may come as `deleted`.
+diff would have left it; a deployment it never knew of may come as `deleted`. Only a resume
+(or a Kafka-mode read model that lagged far behind) takes such a step: a live stream's steps
+are what the log gained in a moment.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ STREAM_MAX_S = 30 * 60
 SNAPSHOT_MAX = 10_000
 #: A step over more log positions than this sends the current state instead of a diff.
 RESUME_MAX_BEHIND = 1_000_000
+#: As does a step in which more of the followed deployments changed than this.
+RESUME_MAX_CHANGED = SNAPSHOT_MAX
 #: How long a client waits before it reconnects (the `retry` field).
 RETRY_MS = 2000
 
@@ -139,7 +145,7 @@ class _Stream:
             return self.state(ids, upto)
         with self.container.db.owner.connection() as owner:
             changed = changed_between(owner, ids, after, upto)
-        if len(changed) > SNAPSHOT_MAX:
+        if len(changed) > RESUME_MAX_CHANGED:
             return self.state(ids, upto)
         if not changed:
             return []

@@ -205,6 +205,9 @@ class CatalogueProjection(Projection):
     );
     CREATE INDEX IF NOT EXISTS reviews_newest ON {s}.reviews (service_id, posted_at DESC, id DESC)
         WHERE status = 'visible';
+    -- Moderators' marketplace-wide listing, newest first, by cursor (admin_queries.reviews_page).
+    CREATE INDEX IF NOT EXISTS reviews_recent ON {s}.reviews (posted_at DESC, id DESC)
+        WHERE status = 'visible';
     CREATE TABLE IF NOT EXISTS {s}.totals (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
         rating_count bigint NOT NULL DEFAULT 0,

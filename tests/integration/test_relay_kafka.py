@@ -44,6 +44,7 @@ from projections.directory import DirectoryProjection
 from projections.ledger import LedgerProjection
 from projections.registry import create_all
 from projections.watermark import create_relay_schema, kafka_topics, log_reached, reached
+from tests.integration.catalogue_support import OWNER, details, release_body
 from workers.kafka_projector import KafkaProjector, known_contexts
 from workers.projector import LogProjector
 from workers.relay import Relay
@@ -545,3 +546,46 @@ def test_e_watermark_is_reached_only_once_the_row_is_there(stack: Stack) -> None
                 assert stack.sql(
                     "SELECT 1 AS ok FROM directory.tenants_view WHERE tenant_id = %s", [team.id]
                 ) == [{"ok": 1}]
+
+
+def test_a_deployments_secret_never_reaches_kafka(stack: Stack) -> None:
+    """The relay publishes events as stored, and a deployment's secret config values are
+    sealed in them: no record on any topic (key, value or header) holds one in clear."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    c = stack.container
+    who = c.tenancy.register_user("sealed@example.com", "sealed", PASSWORD)
+    tenant = c.tenancy.tenant(who.tenant_id)
+    c.marketplace.draft("vault", tenant.id, tenant.slug, OWNER, details("vault"))
+    secret = {"type": "string", "writeOnly": True}
+    schema = {"type": "object", "properties": {"zone": {"type": "string"}, "api_key": secret}}
+    package = {"registry": "pypi", "name": "mcp-server-time", "version": "2026.10.19"}
+    runtime = {"kind": "process", "command": "mcp-server-time", "package": package}
+    body = {**release_body(config_schema=schema), "runtime": runtime}
+    c.marketplace.release("vault", OWNER, "1.0.0", body)
+    c.marketplace.publish("vault", OWNER)
+    config = {"zone": "UTC", "api_key": canary}
+    done = c.deployments.request(tenant, who.user_id, "safe", "vault", None, config)
+    with in_process(stack):  # the relay alone
+        eventually(lambda: stack.checkpoint() >= done.position, what="the relay to pass it")
+    consumer = KafkaConsumer(bootstrap_servers=stack.settings.kafka_bootstrap_servers)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in stack.topics()
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records = []
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    assert len(records) == stack.scalar("SELECT count(*) FROM mcps_events")
+    deployment_topic = f"{stack.settings.kafka_topic_prefix}.deployments"
+    assert any(r.topic == deployment_topic for r in records)  # the request was published
+    for r in records:
+        seen = (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers or ())
+        assert canary.encode() not in seen, r.topic

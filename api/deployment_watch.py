@@ -29,6 +29,7 @@ import logging
 from typing import Any
 
 import psycopg
+from eventsourcing import persistence
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
@@ -50,6 +51,16 @@ RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 #: How the watcher's LISTEN connection shows in `pg_stat_activity`.
 APPLICATION_NAME = "mcps-deployment-watch"
+
+#: A database gone away, in psycopg's terms or (the log's head, read by the store's recorder)
+#: in eventsourcing's.
+LOST = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    OSError,
+)
 
 WATCHERS = Gauge("mcps_deployment_watchers", "Running watchers of the deployments read model")
 STREAMS = Gauge("mcps_deployment_streams", "Open deployment status streams")
@@ -114,9 +125,9 @@ class DeploymentWatch:
             while True:
                 try:
                     await self._follow()
-                except (psycopg.Error, OSError) as error:
+                except LOST as error:
                     log.warning("deployment watch lost its connection: %s; retrying", error)
-                except Exception:  # a read through a library's pool fails in its own terms
+                except Exception:
                     log.exception("deployment watch failed; retrying")
                 await asyncio.sleep(self._retry)
                 self._retry = min(self._retry * 2, RETRY_MAX_S)

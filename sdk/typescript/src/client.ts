@@ -53,6 +53,8 @@ type FetchResult<T> = { data?: T; error?: unknown; response: Response }
 const SESSIONLESS = /\/api\/v1\/auth\/(login|register|refresh|password-reset(\/confirm)?)$/
 
 const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
+/** A `{name}` of the path template that no value replaced (openapi-fetch leaves it, encoded). */
+const UNFILLED_PARAMETER = /%7B[^/]*%7D|\{[^/]*\}/i
 
 /**
  * The MCPS.ONE API.
@@ -173,6 +175,11 @@ export class McpsClient {
   }
 
   async #transport(request: Request): Promise<Response> {
+    const path = new URL(request.url).pathname
+    if (UNFILLED_PARAMETER.test(path)) {
+      // e.g. a view asking for its workspace's data as it leaves it: the slug is gone
+      throw new TypeError(`a path parameter is missing: ${decodeURIComponent(path)}`)
+    }
     const idempotent = request.method === 'GET' || request.method === 'HEAD'
     let refreshed = false
     for (let attempt = 0; ; attempt++) {

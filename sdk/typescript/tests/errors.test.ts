@@ -8,7 +8,7 @@ import {
   NotFoundError,
   UnprocessableEntityError,
 } from '../src'
-import { backoff, retryDelay } from '../src/client'
+import { backoff, McpsClient, retryDelay } from '../src/client'
 
 describe('APIError.of', () => {
   it('picks the class by status and keeps the problem fields', () => {
@@ -80,5 +80,23 @@ describe('retry timing', () => {
       expect(delay).toBeLessThanOrEqual(max)
       expect(delay).toBeGreaterThanOrEqual(max * 0.75)
     }
+  })
+})
+
+describe('a path parameter left out', () => {
+  it('is refused before any request is sent', async () => {
+    const sent: string[] = []
+    const client = new McpsClient({
+      baseURL: 'http://127.0.0.1:9',
+      fetch: async (request) => {
+        sent.push(request.url)
+        return new Response('{"data": []}', { headers: { 'content-type': 'application/json' } })
+      },
+    })
+    const slug = undefined as unknown as string
+    await expect(client.tokens.list(slug)).rejects.toThrow('a path parameter is missing: /api/v1/tenants/{slug}/tokens')
+    expect(sent).toEqual([])
+    await client.tokens.list('acme')
+    expect(sent).toEqual(['http://127.0.0.1:9/api/v1/tenants/acme/tokens'])
   })
 })

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic
 
 from domain.billing.calls import Call
+from domain.shared.sealed import Sealer
 from projections.base import TENANT_POLICY, Cursor, Envelope, Projection
-from projections.events import public_payload, type_name
+from projections.events import METADATA_FIELDS, public_payload, type_name
 
 
 class AuditProjection(Projection):
@@ -40,7 +44,14 @@ class AuditProjection(Projection):
     def wants(self, event: object) -> bool:
         """Every event but billed tool calls: those are usage (ClickHouse, `/mcp/history`), and
         at gateway rates they would bury the actions people audit."""
+        if type(event) is AuditedEvent:
+            return event.row is not None
         return not isinstance(event, Call.Billed)
+
+    def stored_decoder(self, mapper: Mapper[UUID]) -> StoredDecoder:
+        """Envelopes straight from the stored form (see `AuditedEvent`); the workers that
+        read the log or Kafka use this instead of the store's mapper."""
+        return _StoredDecoder(mapper)
 
     def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
         cur.execute(
@@ -84,6 +95,8 @@ def _copy_rows(cur: Cursor, table: str, envelopes: Sequence[Envelope]) -> None:
 def audit_row(envelope: Envelope) -> tuple[Any, ...]:
     """The audit view's row for one event, in `_COLUMNS` order."""
     e: Any = envelope.event
+    if type(e) is AuditedEvent:
+        return e.row  # type: ignore[return-value]  # wanted events only (`wants`)
     return (
         envelope.notification_id,
         getattr(e, "tenant_id", None),
@@ -95,16 +108,178 @@ def audit_row(envelope: Envelope) -> tuple[Any, ...]:
         getattr(e, "request_id", None),
         getattr(e, "correlation_id", None),
         getattr(e, "client_ip", None),
-        Jsonb(public_payload(e), dumps=_dumps),
+        _dumps(public_payload(e)),
     )
 
 
-def _dumps(payload: Any) -> bytes | str:
-    """orjson where it can (a third of `json.dumps`' time); jsonb stores the same value."""
+def _dumps(payload: Any) -> str:
+    """The payload as JSON text, which the `data` column (jsonb) parses: orjson where it can
+    (a third of `json.dumps`' time), and text rather than a `Jsonb` wrapper, which COPY
+    would dump through a Python call per row."""
     try:
-        return orjson.dumps(payload)
+        return orjson.dumps(payload).decode()
     except TypeError:  # e.g. integers beyond 64 bits, which `json` still writes
         return json.dumps(payload)
+
+
+# --- rows straight from the stored form ------------------------------------------------------
+
+#: Builds an envelope from a stored event: (position, originator id, version, topic, state).
+StoredDecoder = Callable[[int, UUID, int, str, bytes], Envelope]
+
+
+class AuditedEvent:
+    """What the audit log needs of one event, read from its stored form without building
+    the domain event: the id and version (for the per-aggregate version check) and its
+    audit row, or None for an event the log leaves out (`wants`). Reconstructing the event
+    (the store's JSON transcoder with a Python hook per object, a `UUID` per id) and then
+    walking it again for `public_payload` cost more than half of a replay's Python."""
+
+    __slots__ = ("originator_id", "originator_version", "row")
+
+    def __init__(self, originator_id: UUID, originator_version: int, row: tuple[Any, ...] | None):
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.row = row
+
+
+class _Slow(Exception):
+    """This event's row must come from the decoded domain event (`audit_row`)."""
+
+
+@dataclass(frozen=True)
+class _TopicInfo:
+    event_type: str
+    skipped: bool
+    class_version: int
+    #: The class itself answers a row field its state may lack (`getattr`): decode it.
+    slow: bool
+
+
+_ROW_FIELDS = ("tenant_id", "actor", "timestamp", "request_id", "correlation_id", "client_ip")
+
+
+class _StoredDecoder:
+    """The same row as `audit_row` of the decoded event, from the state's JSON.
+
+    The state is the store's JSON (`JSONTranscoder`): UUIDs, datetimes and decimals are
+    objects `{"_type_": name, "_data_": text}`. The payload transcodes them to what
+    `public_payload` shows (`str(uuid)`, `isoformat()`); everything else passes through.
+    Whatever this cannot reproduce exactly goes the slow way: an event to upcast, a
+    decimal, a float (orjson reads integers beyond 64 bits as floats, where `json` keeps
+    them), a metadata field that is not a plain string, JSON orjson refuses, an unknown type.
+    `tests/unit/test_audit_rows.py` holds both ways equal over every event class.
+    """
+
+    def __init__(self, mapper: Mapper[UUID]) -> None:
+        self._mapper = mapper
+        self._topics: dict[str, _TopicInfo] = {}
+
+    def __call__(
+        self, position: int, originator_id: UUID, originator_version: int, topic: str, state: bytes
+    ) -> Envelope:
+        info = self._topics.get(topic) or self._learn(topic)
+        if info.skipped:
+            return Envelope(position, AuditedEvent(originator_id, originator_version, None))  # type: ignore[arg-type]
+        try:
+            if info.slow:
+                raise _Slow
+            row = self._row(info, position, originator_id, originator_version, state)
+        except _Slow:
+            stored = StoredEvent(originator_id, originator_version, topic, state)
+            return Envelope(position, self._mapper.to_domain_event(stored), topic, state)
+        event = AuditedEvent(originator_id, originator_version, row)
+        return Envelope(position, event, topic, state)  # type: ignore[arg-type]
+
+    def _learn(self, topic: str) -> _TopicInfo:
+        cls = resolve_topic(topic)
+        sample = object.__new__(cls)
+        info = _TopicInfo(
+            event_type=type_name(sample),
+            skipped=not AuditProjection().wants(sample),
+            class_version=getattr(cls, "class_version", 1),
+            slow=any(hasattr(cls, f) for f in _ROW_FIELDS),
+        )
+        self._topics[topic] = info
+        return info
+
+    def _row(
+        self,
+        info: _TopicInfo,
+        position: int,
+        originator_id: UUID,
+        originator_version: int,
+        state: bytes,
+    ) -> tuple[Any, ...]:
+        try:
+            raw = orjson.loads(state)
+        except orjson.JSONDecodeError:
+            raise _Slow from None
+        if type(raw) is not dict or raw.pop("class_version", 1) < info.class_version:
+            raise _Slow  # the class upcasts older states
+        get = raw.get
+        tenant_id, actor = get("tenant_id"), get("actor", "system:unknown")
+        request_id, correlation_id, client_ip = (
+            get("request_id"),
+            get("correlation_id"),
+            get("client_ip"),
+        )
+        for value in (tenant_id, actor, request_id, correlation_id, client_ip):
+            if value is not None and type(value) is not str:
+                raise _Slow
+        payload = {}
+        for key, value in raw.items():
+            if key in METADATA_FIELDS:
+                continue
+            if key.endswith("_hash") or Sealer.is_sealed(value):
+                payload[key] = "[redacted]"
+            else:
+                payload[key] = _public(value)
+        return (
+            position,
+            tenant_id,
+            actor,
+            info.event_type,
+            originator_id,
+            originator_version,
+            _datetime(get("timestamp")),
+            request_id,
+            correlation_id,
+            client_ip,
+            orjson.dumps(payload).decode(),
+        )
+
+
+_HEX32 = re.compile("[0-9a-f]{32}")
+
+
+def _public(value: Any) -> Any:
+    """A stored JSON value as `public_payload` shows the decoded one."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            name, data = value["_type_"], value["_data_"]
+            if name == "uuid_hex" and type(data) is str:
+                if _HEX32.fullmatch(data):  # what `UUID.hex` writes: `str(UUID(data))`, cheaper
+                    return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+                return str(UUID(data))
+            if name == "datetime_iso":
+                return _datetime(value).isoformat()
+            raise _Slow  # decimals (which the payload cannot hold anyway), unknown types
+        return {key: _public(v) for key, v in value.items()}
+    if kind is list:
+        return [_public(v) for v in value]
+    raise _Slow  # floats: see `_StoredDecoder`
+
+
+def _datetime(value: Any) -> datetime:
+    if type(value) is dict and len(value) == 2 and value.get("_type_") == "datetime_iso":
+        data = value.get("_data_")
+        if type(data) is str:
+            return datetime.fromisoformat(data)
+    raise _Slow
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
 
 import domain
 from infra.database import Database
@@ -39,6 +38,7 @@ from infra.kafka import (
 from infra.settings import Settings
 from projections.base import Envelope, Projection, read_positions
 from projections.watermark import kafka_topics
+from workers.tracked_read import stored_decoder
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class KafkaProjector:
         #: None: every topic of this deployment (a projection that handles every event).
         self.topics = kafka_topics(projection, self.prefix)
         self._wanted = frozenset(projection.topics)
+        self._decode_stored = stored_decoder(events, projection)
         self.applied = 0
         self.consumed = 0
         self._last_commit = 0.0
@@ -193,14 +194,13 @@ class KafkaProjector:
     def _decode(
         self, record: ConsumerRecord, event_topic: str, headers: dict[str, bytes]
     ) -> Envelope:
-        stored = StoredEvent(
-            originator_id=UUID(record.key.decode()),
-            originator_version=int(headers["version"]),
-            topic=event_topic,
-            state=record.value,
+        return self._decode_stored(
+            int(headers["position"]),
+            UUID(record.key.decode()),
+            int(headers["version"]),
+            event_topic,
+            record.value,
         )
-        event = self.events.mapper.to_domain_event(stored)
-        return Envelope(int(headers["position"]), event, event_topic, record.value)
 
     # --- the loop -----------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -29,6 +28,7 @@ from infra.eventstore import EventStore
 from projections import bulk_load
 from projections.base import LOG_SOURCE, Envelope, Projection, schema_exists
 from workers.projector import LogProjector
+from workers.tracked_read import stored_decoder
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def load(
         db.connect_owner(autocommit=True) as reading,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{shadow}") as reader,
     ):
-        log = _LogReader(events, reading, projection.topics, batch_size)
+        log = _LogReader(events, reading, projection, batch_size)
         following = reader.submit(log.after, position)
         while (batch := following.result()) is not None:
             envelopes, position = batch
@@ -122,26 +122,27 @@ def load(
 
 class _LogReader:
     """The log in order, batch by batch, the way a replay wants it: tuple rows in binary
-    format (no dict per row, no hex-decoded bytea) in `Notification`'s field order, decoded
-    by the store's mapper.
+    format (no dict per row, no hex-decoded bytea), decoded the projection's way
+    (`stored_decoder`: the audit log builds its rows from the stored JSON).
 
     The head is read first: with the store's table lock every id up to it is committed, so
     a projection whose topics skip the tail can still claim the head as its position.
     """
 
     def __init__(
-        self, events: EventStore, conn: psycopg.Connection[Any], topics: list[str], limit: int
+        self, events: EventStore, conn: psycopg.Connection[Any], projection: Projection, limit: int
     ) -> None:
+        topics = projection.topics
         recorder = events.recorder
         table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
         self._head = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
         self._select = sql.SQL(
-            "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
             " WHERE notification_id > %s AND notification_id <= %s{}"
             " ORDER BY notification_id LIMIT %s"
         ).format(table, sql.SQL(" AND topic = ANY(%s)") if topics else sql.SQL(""))
         self._topics = topics
-        self._decode = events.decode
+        self._decode = stored_decoder(events, projection)
         self._conn = conn
         self._limit = limit
 
@@ -160,6 +161,6 @@ class _LogReader:
             ]
             rows = cur.execute(self._select, params, prepare=True).fetchall()
         decode = self._decode
-        envelopes = [Envelope(row[4], decode(Notification(*row)), row[2], row[3]) for row in rows]
+        envelopes = [decode(*row) for row in rows]
         end = envelopes[-1].notification_id if len(envelopes) == self._limit else head
         return envelopes, end

@@ -10,11 +10,12 @@ tail of the log can therefore still claim the head as its position.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, StoredEvent
 
 from infra.eventstore import EventStore
 from projections.base import LOG_SOURCE, Envelope, Projection
@@ -40,6 +41,33 @@ ORDER BY e.notification_id
 """
 
 
+#: Builds an envelope from a stored event: (position, originator id, version, topic, state).
+StoredDecoder = Callable[[int, UUID, int, str, bytes], Envelope]
+
+
+@runtime_checkable
+class DecodesStored(Protocol):
+    """A projection that reads events from their stored form itself (the audit log), rather
+    than from domain events the store's mapper rebuilds."""
+
+    def stored_decoder(self, mapper: Mapper[UUID]) -> StoredDecoder: ...
+
+
+def stored_decoder(events: EventStore, projection: Projection) -> StoredDecoder:
+    """How the log and Kafka readers turn `projection`'s stored events into envelopes."""
+    if isinstance(projection, DecodesStored):
+        return projection.stored_decoder(events.mapper)
+    to_domain_event = events.mapper.to_domain_event
+
+    def decode(
+        position: int, originator_id: UUID, originator_version: int, topic: str, state: bytes
+    ) -> Envelope:
+        stored = StoredEvent(originator_id, originator_version, topic, state)
+        return Envelope(position, to_domain_event(stored), topic, state)
+
+    return decode
+
+
 @dataclass(frozen=True)
 class TrackedBatch:
     envelopes: list[Envelope]
@@ -56,6 +84,7 @@ class TrackedRead:
     def __init__(self, events: EventStore, projection: Projection, schema: str, limit: int) -> None:
         self.events = events
         self.limit = limit
+        self._decode = stored_decoder(events, projection)
         recorder = events.recorder
         self._statement = _READ.format(
             schema=schema,
@@ -75,7 +104,17 @@ class TrackedRead:
         if head <= position:
             return None
         events = [row for row in rows if row["notification_id"] is not None]
-        envelopes = [self._envelope(row) for row in events]
+        decode = self._decode
+        envelopes = [
+            decode(
+                row["notification_id"],
+                row["originator_id"],
+                row["originator_version"],
+                row["topic"],
+                bytes(row["state"]),
+            )
+            for row in events
+        ]
         end = envelopes[-1].notification_id if len(envelopes) == self.limit else head
         versions = {
             row["originator_id"]: row["applied_version"]
@@ -83,14 +122,3 @@ class TrackedRead:
             if row["applied_version"] is not None
         }
         return TrackedBatch(envelopes, versions, end, at_head=end == head)
-
-    def _envelope(self, row: Any) -> Envelope:
-        notification = Notification(
-            id=row["notification_id"],
-            originator_id=row["originator_id"],
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=bytes(row["state"]),
-        )
-        event = self.events.decode(notification)
-        return Envelope(notification.id, event, notification.topic, notification.state)

@@ -12,6 +12,7 @@ import {
 } from 'vue-router'
 
 import { markNavigationStart } from '@/composables/usePageTiming'
+import type { HelpTopic } from '@/help/topics'
 import { useAdminStore } from '@/stores/admin'
 import { roleAtLeast, useSessionStore } from '@/stores/session'
 import { useTenantStore } from '@/stores/tenant'
@@ -30,6 +31,8 @@ declare module 'vue-router' {
     keepWorkspace?: boolean
     /** Only for platform operators (the admin console's operator pages). */
     platformAdmin?: boolean
+    /** The help drawer's topic for the page (`help/topics.ts`); the general one if none. */
+    help?: HelpTopic
   }
 }
 
@@ -39,73 +42,73 @@ const tenantRoutes: RouteRecordRaw[] = [
     path: 'dashboard',
     name: 'dashboard.home',
     component: () => import('@/views/dashboard/DashboardView.vue'),
-    meta: { minRole: 'viewer', title: 'nav.dashboard' },
+    meta: { minRole: 'viewer', title: 'nav.dashboard', help: 'dashboard' },
   },
   {
     path: 'deployments',
     name: 'deployments.list',
     component: () => import('@/views/deployments/DeploymentListView.vue'),
-    meta: { minRole: 'viewer', title: 'nav.deployments' },
+    meta: { minRole: 'viewer', title: 'nav.deployments', help: 'deployments' },
   },
   {
     path: 'deployments/:name',
     name: 'deployments.detail',
     component: () => import('@/views/deployments/DeploymentDetailView.vue'),
-    meta: { minRole: 'viewer', title: 'deployments.detailTitle' },
+    meta: { minRole: 'viewer', title: 'deployments.detailTitle', help: 'deployment' },
   },
   {
     path: 'usage',
     name: 'usage',
     component: () => import('@/views/usage/UsageView.vue'),
-    meta: { minRole: 'viewer', title: 'nav.usage' },
+    meta: { minRole: 'viewer', title: 'nav.usage', help: 'usage' },
   },
   {
     path: 'tokens',
     name: 'tokens.list',
     component: () => import('@/views/tokens/TokenListView.vue'),
-    meta: { minRole: 'member', title: 'nav.tokens' },
+    meta: { minRole: 'member', title: 'nav.tokens', help: 'tokens' },
   },
   {
     path: 'members',
     name: 'members.list',
     component: () => import('@/views/members/MemberListView.vue'),
-    meta: { minRole: 'viewer', title: 'nav.members' },
+    meta: { minRole: 'viewer', title: 'nav.members', help: 'members' },
   },
   {
     path: 'audit',
     name: 'audit.list',
     component: () => import('@/views/audit/AuditListView.vue'),
-    meta: { minRole: 'admin', title: 'nav.audit' },
+    meta: { minRole: 'admin', title: 'nav.audit', help: 'audit' },
   },
   {
     path: 'publisher',
     name: 'publisher.list',
     component: () => import('@/views/publisher/ServiceListView.vue'),
-    meta: { minRole: 'viewer', title: 'publisher.title' },
+    meta: { minRole: 'viewer', title: 'publisher.title', help: 'publisher' },
   },
   {
     path: 'publisher/new',
     name: 'publisher.create',
     component: () => import('@/views/publisher/ServiceFormView.vue'),
-    meta: { minRole: 'admin', title: 'publisher.create.title' },
+    meta: { minRole: 'admin', title: 'publisher.create.title', help: 'publisherForm' },
   },
   {
     path: 'publisher/:name',
     name: 'publisher.detail',
     component: () => import('@/views/publisher/ServiceDetailView.vue'),
-    meta: { minRole: 'viewer', title: 'publisher.detail.title' },
+    meta: { minRole: 'viewer', title: 'publisher.detail.title', help: 'publisher' },
   },
   {
     path: 'publisher/:name/edit',
     name: 'publisher.edit',
     component: () => import('@/views/publisher/ServiceFormView.vue'),
-    meta: { minRole: 'admin', title: 'publisher.form.edit' },
+    meta: { minRole: 'admin', title: 'publisher.form.edit', help: 'publisherForm' },
   },
   {
     path: 'settings',
     name: 'settings.edit',
     component: () => import('@/views/settings/SettingsView.vue'),
-    meta: { minRole: 'viewer', title: 'nav.settings' },
+    meta: { minRole: 'viewer', title: 'nav.settings', help: 'settings' },
   },
 ]
 
@@ -163,29 +166,30 @@ const appRoutes: RouteRecordRaw[] = [
     path: 'marketplace',
     name: 'marketplace.list',
     component: () => import('@/views/marketplace/ServiceListView.vue'),
-    meta: { public: true, keepWorkspace: true, title: 'marketplace.title' },
+    meta: { public: true, keepWorkspace: true, title: 'marketplace.title', help: 'marketplace' },
   },
   {
     path: 'marketplace/:name',
     name: 'marketplace.detail',
     component: () => import('@/views/marketplace/ServiceDetailView.vue'),
-    meta: { public: true, keepWorkspace: true, title: 'marketplace.detail.title' },
+    meta: { public: true, keepWorkspace: true, title: 'marketplace.detail.title', help: 'service' },
   },
   {
     path: 'marketplace/:name/deploy',
     name: 'marketplace.deploy',
     component: () => import('@/views/marketplace/ServiceDeployView.vue'),
-    meta: { keepWorkspace: true, title: 'marketplace.deploy.action' },
+    meta: { keepWorkspace: true, title: 'marketplace.deploy.action', help: 'deploy' },
   },
   {
     path: 'teams/new',
     name: 'teams.create',
     component: () => import('@/views/teams/TeamCreateView.vue'),
-    meta: { title: 'teams.create.title' },
+    meta: { title: 'teams.create.title', help: 'teams' },
   },
   {
     path: 'admin',
     component: () => import('@/views/admin/AdminConsoleView.vue'),
+    meta: { help: 'admin' },
     children: [
       {
         path: '',

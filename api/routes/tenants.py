@@ -104,8 +104,9 @@ def rename_tenant(
     body: TenantUpdate, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
 ) -> CommandAccepted:
     """Admins and owners may rename."""
-    tenant_access(container, principal, slug, Role.ADMIN)
-    return CommandAccepted.of(container.tenancy.rename_tenant(slug, principal.user_id, body.name))
+    access = tenant_access(container, principal, slug, Role.ADMIN)
+    result = container.tenancy.rename_tenant(access.tenant, principal.user_id, body.name)
+    return CommandAccepted.of(result)
 
 
 @router.post("/tenants/{slug}/suspend", summary="Suspend a tenant", response_model=CommandAccepted)
@@ -160,9 +161,9 @@ def change_member_role(
     slug: str = SlugPath,
 ) -> CommandAccepted:
     """Admins change roles; only owners grant or take the owner role; one owner must remain."""
-    tenant_access(container, principal, slug, Role.ADMIN)
+    access = tenant_access(container, principal, slug, Role.ADMIN)
     return CommandAccepted.of(
-        container.tenancy.change_member_role(slug, principal.user_id, user_id, body.role)
+        container.tenancy.change_member_role(access.tenant, principal.user_id, user_id, body.role)
     )
 
 
@@ -175,8 +176,9 @@ def remove_member(
     user_id: UUID, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
 ) -> CommandAccepted:
     """Admins remove others; anyone may remove themselves; the last owner cannot leave."""
-    tenant_access(container, principal, slug, Role.VIEWER)
-    return CommandAccepted.of(container.tenancy.remove_member(slug, principal.user_id, user_id))
+    access = tenant_access(container, principal, slug, Role.VIEWER)
+    result = container.tenancy.remove_member(access.tenant, principal.user_id, user_id)
+    return CommandAccepted.of(result)
 
 
 @router.get(
@@ -204,8 +206,9 @@ def invite(
 ) -> InvitationIssued:
     """Emails a single-use link that expires in 7 days; only that address can accept it."""
     access = tenant_access(container, principal, slug, Role.ADMIN)
+    version = access.tenant.version + 1  # the invitation's event (the command adds it below)
     invitation = container.tenancy.invite_member(
-        slug, principal.user_id, str(body.email), body.role
+        access.tenant, principal.user_id, str(body.email), body.role
     )
     link = f"{container.settings.public_url}/invitations/accept?token={invitation.token}"
     container.mailer.send(
@@ -217,7 +220,7 @@ def invite(
     )
     return InvitationIssued(
         id=access.tenant_id,
-        version=access.tenant.version + 1,
+        version=version,
         position=invitation.position,
         invitation_id=invitation.invitation_id,
     )
@@ -232,9 +235,9 @@ def revoke_invitation(
     invitation_id: UUID, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
 ) -> CommandAccepted:
     """The link stops working at once."""
-    tenant_access(container, principal, slug, Role.ADMIN)
+    access = tenant_access(container, principal, slug, Role.ADMIN)
     return CommandAccepted.of(
-        container.tenancy.revoke_invitation(slug, principal.user_id, invitation_id)
+        container.tenancy.revoke_invitation(access.tenant, principal.user_id, invitation_id)
     )
 
 

@@ -40,9 +40,9 @@ def issue_token(
     body: ApiTokenCreate, principal: PrincipalDep, container: ContainerDep, slug: str = SlugPath
 ) -> ApiTokenIssued:
     """The secret is in `token`, shown this once; we keep only its hash."""
-    tenant_access(container, principal, slug, Role.MEMBER)
+    access = tenant_access(container, principal, slug, Role.MEMBER)
     issued = container.tenancy.issue_token(
-        slug, principal.user_id, body.name, body.scopes, body.expires_at
+        access.tenant, principal.user_id, body.name, body.scopes, body.expires_at
     )
     return ApiTokenIssued(
         id=issued.token_id,
@@ -77,8 +77,8 @@ def revoke_token(
 ) -> CommandAccepted:
     """The token stops working (at once on this API process, within `auth.cache_seconds` on
     the others); members revoke their own, admins anyone's."""
-    tenant_access(container, principal, slug, Role.MEMBER)
-    result = container.tenancy.revoke_token(slug, principal.user_id, token_id)
+    access = tenant_access(container, principal, slug, Role.MEMBER)
+    result = container.tenancy.revoke_token(access.tenant, principal.user_id, token_id)
     forget_credentials(request)
     return CommandAccepted.of(result)
 

@@ -8,10 +8,16 @@ and validated a request from an anonymous caller, records the raw request (path 
 string) as an alias of its answer's key; this layer answers the same raw request again
 with the kept bytes, from the event loop.
 
+A signed-in caller is answered here too when this process knows, without reading anything,
+that it sees what anonymous callers see: its bearer token was checked in the last
+`auth.cache_seconds` (`api.deps.principals`) and none of its tenants had drafts then
+(`catalogue.kept_drafting_tenants`). Those are the checks the route would make, kept for
+the same time.
+
 Anything else goes on to FastAPI unchanged: other paths and methods, a request it has not
 seen, an answer not kept, a revision not read for a while (`AnswerCache.peek` never reads
-the database itself), and every request that could be answered differently: one that names
-a caller (`Authorization`: the caller's drafts) or asks to wait for a log position
+the database itself), and every request that could be answered differently: a caller not
+known here, or known to have drafts, or a request that asks to wait for a log position
 (`X-Consistent-After`; `?wait_for=` is never aliased). Bad parameters are never aliased,
 so they still get FastAPI's 422. Status, headers and body are those `answered` gives; the
 request context, metrics and log line around it are the same as for any request.
@@ -23,11 +29,11 @@ from prometheus_client import Counter
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.deps import bearer_credentials, principals
 from api.routes import catalogue
+from domain.shared.errors import DomainError
 from infra.container import Container
 
-#: Request headers that may change the answer: who asks, and read-your-writes.
-_CALLER_HEADERS = (b"authorization", b"x-consistent-after")
 _ANSWERED = ("list_services", "list_categories")
 
 EARLY_ANSWERS = Counter(
@@ -53,13 +59,18 @@ class EarlyCatalogueAnswers:
         if route is None:
             await self.app(scope, receive, send)
             return
-        if_none_match = None
+        if_none_match = authorization = None
         for name, value in scope["headers"]:
-            if name in _CALLER_HEADERS:
+            if name == b"x-consistent-after":  # read-your-writes: the route waits
                 await self.app(scope, receive, send)
                 return
-            if name == b"if-none-match" and if_none_match is None:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"if-none-match" and if_none_match is None:
                 if_none_match = value.decode("latin-1")
+        if authorization is not None and not self._sees_what_anyone_sees(scope, authorization):
+            await self.app(scope, receive, send)
+            return
         cache = catalogue.answers(self.container)
         answer = cache.peek_request((scope["path"], scope["query_string"]))
         if answer is None:
@@ -80,3 +91,13 @@ class EarlyCatalogueAnswers:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+    def _sees_what_anyone_sees(self, scope: Scope, authorization: str) -> bool:
+        """Whether the caller was known, a moment ago, to be valid and without drafts."""
+        try:
+            kept = principals(scope["app"]).get(bearer_credentials(authorization))
+        except DomainError:  # a bad or refused credential: the route answers 401
+            return False
+        if kept is None:
+            return False
+        return catalogue.kept_drafting_tenants(self.container, kept) == ()

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 
 from api.errors import ProblemError
 from api.ttl_cache import TtlCache
@@ -67,19 +67,19 @@ def authenticate(container: Container, credentials: str) -> Principal:
     )
 
 
-def principals(request: Request) -> TtlCache[str, Principal]:
+def principals(app: FastAPI) -> TtlCache[str, Principal]:
     """Who each bearer token spoke for lately, in this app (`auth.cache_seconds`)."""
-    kept: TtlCache[str, Principal] | None = getattr(request.app.state, "principals", None)
+    kept: TtlCache[str, Principal] | None = getattr(app.state, "principals", None)
     if kept is None:
-        container: Container = request.app.state.container
-        kept = request.app.state.principals = TtlCache(container.settings.auth.cache_seconds)
+        container: Container = app.state.container
+        kept = app.state.principals = TtlCache(container.settings.auth.cache_seconds)
     return kept
 
 
 def forget_credentials(request: Request) -> None:
     """After ending a session, revoking a token or suspending a tenant: this process refuses
     them from the next request on (others within `auth.cache_seconds`)."""
-    principals(request).clear()
+    principals(request.app).clear()
     gateway = getattr(request.app.state, "gateway", None)
     if gateway is not None:
         gateway.callers.clear()
@@ -91,7 +91,7 @@ async def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     credentials = bearer_credentials(authorization)
-    principal = await principals(request).resolve(
+    principal = await principals(request.app).resolve(
         credentials, partial(authenticate, container, credentials)
     )
     # Set here, in the request's own task, so the endpoint's thread inherits it.

@@ -124,13 +124,26 @@ def drafting_tenants_of(
     """
     if principal is None:
         return []
+    kept, key = _drafting_kept(container), _drafting_key(principal)
+    read = partial(_drafting_tenants, container, principal)
+    return list(kept.refresh(key, read) if fresh else kept.read(key, read))
+
+
+def kept_drafting_tenants(container: Container, principal: Principal) -> tuple[UUID, ...] | None:
+    """What `drafting_tenants_of` keeps for the caller now, without reading (None: nothing)."""
+    return _drafting_kept(container).get(_drafting_key(principal))
+
+
+def _drafting_kept(container: Container) -> TtlCache[UUID, tuple[UUID, ...]]:
     url = container.database_url
     kept = _drafting.get(url)
     if kept is None:
         kept = _drafting[url] = TtlCache(container.settings.auth.cache_seconds)
-    key = principal.token.token_id if principal.token is not None else principal.user_id
-    read = partial(_drafting_tenants, container, principal)
-    return list(kept.refresh(key, read) if fresh else kept.read(key, read))
+    return kept
+
+
+def _drafting_key(principal: Principal) -> UUID:
+    return principal.token.token_id if principal.token is not None else principal.user_id
 
 
 def _drafting_tenants(container: Container, principal: Principal) -> tuple[UUID, ...]:
@@ -237,7 +250,7 @@ def list_services(
         except InvalidCursorError as error:
             raise _bad_cursor(error) from None
         cache.put(key, answer, revision, compute)
-    if principal is None and wait_for is None:
+    if not tenant_ids and wait_for is None:  # an anonymous caller's answer
         remember(request, cache, key)
     return answered(request, answer)
 

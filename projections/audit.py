@@ -231,8 +231,11 @@ class _StoredDecoder:
         for key, value in raw.items():
             if key in METADATA_FIELDS:
                 continue
-            if key.endswith("_hash") or Sealer.is_sealed(value):
+            kind = type(value)
+            if key.endswith("_hash") or (kind is str and Sealer.is_sealed(value)):
                 payload[key] = "[redacted]"
+            elif kind is str or value is None or kind is int or kind is bool:
+                payload[key] = value  # most values: no call to `_public`
             else:
                 payload[key] = _public(value)
         return (

@@ -80,6 +80,8 @@ class SpaFallback:
             )
         headers = dict(scope["headers"])
         wants_page = b"text/html" in headers.get(b"accept", b"")
-        if wants_page and "." not in path.name:
-            return FileResponse(self.dist / "index.html", headers={"Cache-Control": "no-cache"})
+        index = self.dist / "index.html"
+        # Not while the app is being built again (`dist` emptied first): a 404, not a 500.
+        if wants_page and "." not in path.name and index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
         return None

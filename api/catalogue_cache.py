@@ -88,6 +88,8 @@ class AnswerCache:
         clock: Callable[[], float] = time.monotonic,
         background: Callable[[Callable[[], None]], object] | None = None,
         recompute_in: Callable[[Callable[[], None]], object] | None = None,
+        fresh_wait: float = 0.0,
+        quiet_backlog: int = 4,
     ) -> None:
         """`background(f)` runs `f` elsewhere (an executor's `submit`): then `peek` has the
         revision read there when it is due, and keeps answering meanwhile.
@@ -96,6 +98,12 @@ class AnswerCache:
         such an answer is out of date (`grace` over), it is still given, for at most
         `max_stale` seconds after the catalogue changed, while it is computed again there,
         once.
+
+        With `fresh_wait`, a quiet catalogue still gives fresh answers: when at most
+        `quiet_backlog` answers are being computed again, `get` waits up to `fresh_wait`
+        seconds for its own (a few ms) instead of giving the one out of date, and `peek`
+        leaves the request to the route, which does. Only a catalogue changing faster than
+        the recomputing thread keeps up (a backlog) gets out-of-date answers.
         """
         self._read_revision = read_revision
         self._background, self._recompute_in = background, recompute_in
@@ -104,7 +112,9 @@ class AnswerCache:
         self._clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
-        self._recomputing: set[Hashable] = set()
+        #: Answers being computed again, each with what is set once that is done.
+        self._recomputing: dict[Hashable, threading.Event] = {}
+        self.fresh_wait, self.quiet_backlog = fresh_wait, quiet_backlog
         #: The changes seen in the last `max_stale` seconds: (revision, the start of the last
         #: read before, which still saw the one before: the change came after that).
         self._changes: deque[tuple[int, float]] = deque()
@@ -131,7 +141,12 @@ class AnswerCache:
             return None
         current = self.revision()
         with self._lock:
-            return self._usable(key, current, self._clock())
+            answer, recomputed = self._usable(key, current, self._clock())
+        if recomputed is None or not recomputed.wait(self.fresh_wait):
+            return answer
+        with self._lock:  # computed again meanwhile (or, had that failed, the same)
+            entry = self._entries.get(key)
+            return answer if entry is None else entry.answer
 
     def peek(self, key: Hashable) -> Answer | None:
         """`get` without reading the database here. When the revision is due a read, that
@@ -149,7 +164,8 @@ class AnswerCache:
                     return None
                 self._checked_at = now  # one reader at a time, as in `revision`
                 self._background(partial(self._refresh, now))
-            return self._usable(key, self._revision, now)
+            answer, recomputed = self._usable(key, self._revision, now)
+            return answer if recomputed is None else None  # the route waits for it
 
     def _refresh(self, started: float) -> None:
         try:
@@ -198,23 +214,33 @@ class AnswerCache:
             key = self._aliases.get(request)
         return None if key is None else self.peek(key)
 
-    def _usable(self, key: Hashable, current: int, now: float) -> Answer | None:
+    def _usable(
+        self, key: Hashable, current: int, now: float
+    ) -> tuple[Answer | None, threading.Event | None]:
+        """The answer kept, if it may be given; and, when it is out of date on a quiet
+        catalogue, what is set once it has been computed again (worth waiting for)."""
         entry = self._entries.get(key)
         if entry is None:
-            return None
-        if entry.revision != current and now - entry.made_at >= self.grace:
-            lag = self._out_of_date_for(entry.revision, now)
-            if entry.recompute is None or self._recompute_in is None or lag >= self.max_stale:
-                del self._entries[key]
-                return None
-            OUT_OF_DATE.observe(lag)
-            if key not in self._recomputing:
-                self._recomputing.add(key)
-                self._recompute_in(partial(self._recompute, key, entry.recompute))
+            return None, None
         self._entries.move_to_end(key)
-        return entry.answer
+        if entry.revision == current or now - entry.made_at < self.grace:
+            return entry.answer, None
+        lag = self._out_of_date_for(entry.revision, now)
+        if entry.recompute is None or self._recompute_in is None or lag >= self.max_stale:
+            del self._entries[key]
+            return None, None
+        recomputed = self._recomputing.get(key)
+        if recomputed is None:
+            recomputed = self._recomputing[key] = threading.Event()
+            self._recompute_in(partial(self._recompute, key, entry.recompute, recomputed))
+        if self.fresh_wait > 0 and len(self._recomputing) <= self.quiet_backlog:
+            return entry.answer, recomputed
+        OUT_OF_DATE.observe(lag)
+        return entry.answer, None
 
-    def _recompute(self, key: Hashable, recompute: Callable[[], Answer]) -> None:
+    def _recompute(
+        self, key: Hashable, recompute: Callable[[], Answer], done: threading.Event
+    ) -> None:
         try:
             revision = self.revision()  # before computing, as for `put`
             self.put(key, recompute(), revision, recompute)
@@ -222,7 +248,8 @@ class AnswerCache:
             log.warning("computing a catalogue answer again failed", exc_info=True)
         finally:
             with self._lock:
-                self._recomputing.discard(key)
+                self._recomputing.pop(key, None)
+            done.set()
 
     def put(
         self,

@@ -89,8 +89,10 @@ def answers(container: Container) -> AnswerCache:
         # last one is still given: a catalogue changing every second would otherwise have
         # every request compute its answer again, more than two cores can (see bench/).
         again = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalogue-answers")
+        # On a quiet catalogue a request waits for its answer computed again (a few ms)
+        # rather than get the one from before a change: a service just published shows.
         _answers[url] = AnswerCache(
-            read_revision, background=reader.submit, recompute_in=again.submit
+            read_revision, background=reader.submit, recompute_in=again.submit, fresh_wait=0.25
         )
     return _answers[url]
 

@@ -26,7 +26,14 @@ from api.schemas_catalogue import (
     VersionsPublic,
 )
 from domain.marketplace.values import Category
-from tests.integration.catalogue_support import OWNER, draft, publish, release_body, review
+from tests.integration.catalogue_support import (
+    OWNER,
+    draft,
+    publish,
+    release_body,
+    review,
+    settle,
+)
 from tests.integration.security_world import PASSWORD, World, assert_problem, bearer, ok
 from tests.support import live_server, make_settings, running_container, throwaway_database
 
@@ -381,3 +388,27 @@ def test_a_callers_new_draft_shows_at_once_after_its_write_and_soon_without_wait
         assert time.monotonic() < deadline, "the draft never reached its tenant's token"
         time.sleep(0.05)
     assert seen(world.alice["auth"]) == seen(ANONYMOUS) == []
+
+
+def test_a_service_just_published_shows_to_the_next_visitor_on_a_quiet_catalogue(
+    world: World, listed: int
+) -> None:
+    """Answers kept from before a change are given out of date only while the catalogue
+    changes faster than they are computed again; on a quiet one the next request waits
+    for its own (a signed-in caller without drafts had left it under anonymous callers')."""
+    query = {"sort": "newest", "category": "finance"}
+    r = world.http.get(
+        "/api/v1/services", params={**query, "wait_for": listed}, headers=world.bob["auth"]
+    )
+    assert ok(r)["data"] == []
+    for _ in range(2):  # kept, then answered early
+        assert ok(world.http.get("/api/v1/services", params=query))["data"] == []
+    time.sleep(1.1)  # past the grace in which a change may not show yet
+    team_a = (world.container.tenancy.tenant_by_slug("team-a").id, "team-a")
+    settle(world.container, publish(world.container, "api-ledger", team_a, category="finance"))
+    for auth in (ANONYMOUS, world.bob["auth"]):
+        names = [
+            s["name"]
+            for s in ok(world.http.get("/api/v1/services", params=query, headers=auth))["data"]
+        ]
+        assert names == ["api-ledger"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from api.catalogue_cache import Answer, AnswerCache
@@ -260,3 +261,52 @@ def test_answers_without_a_way_to_recompute_them_go_when_out_of_date() -> None:
     cache.put("q", A("answer"), cache.revision())
     world.revision, world.now = 8, 2.0
     assert cache.get("q") is None
+
+
+def test_on_a_quiet_catalogue_a_request_waits_for_its_answer_computed_again() -> None:
+    """A service just published shows at once: with the recomputing thread idle, the request
+    waits for its own answer instead of being given the one from before the change, and
+    `peek` (the early answers) leaves it to the route."""
+    world = World()
+    again = ThreadPoolExecutor(max_workers=1)
+    cache = world.cache(
+        poll=0.1, grace=1.0, max_stale=30.0, recompute_in=again.submit, fresh_wait=5.0
+    )
+
+    def compute() -> Answer:
+        return A(f"answer {world.revision}")
+
+    try:
+        cache.put("q", compute(), cache.revision(), compute)
+        world.revision, world.now = 8, 2.0
+        assert cache.peek("q") is None  # the route will wait for it
+        assert cache.get("q") == A("answer 8")
+        assert cache.peek("q") == A("answer 8")
+    finally:
+        again.shutdown()
+
+
+def test_a_backlog_of_answers_to_compute_again_gets_the_out_of_date_ones() -> None:
+    """A catalogue changing faster than one thread recomputes: no request waits then."""
+    world = World()
+    queued: list[Callable[[], None]] = []
+    cache = world.cache(
+        poll=0.1,
+        grace=1.0,
+        max_stale=30.0,
+        background=lambda read: None,
+        recompute_in=queued.append,
+        fresh_wait=5.0,
+        quiet_backlog=2,
+    )
+
+    def compute() -> Answer:
+        return A(f"answer {world.revision}")
+
+    for key in ("a", "b", "c"):
+        cache.put(key, compute(), cache.revision(), compute)
+    world.revision, world.now = 8, 2.0
+    cache.revision()  # this process has seen the change
+    assert cache.peek("a") is None and cache.peek("b") is None  # two to compute: quiet
+    assert cache.peek("c") == A("answer 7")  # a third: a backlog, so given out of date
+    assert len(queued) == 3

@@ -5,9 +5,11 @@
    reused under fresh originator ids (the state holds neither id nor version), written with
    `recorder.insert_events` `--seed-batch` at a time (the library's own insert path).
 2. Baseline: read the whole notification log with `select_notifications` in batches of
-   `--batch` and decode every notification with the app's mapper, nothing else.
+   `--batch` and decode every notification with the app's mapper (full domain events),
+   nothing else.
 3. `workers.replay.replay(events, db, by_name("audit"), batch_size=--batch)`: the production
-   replay (COPY into the shadow schema, the next batch read while the current one is written).
+   replay (audit rows built from the stored JSON, not from rebuilt domain events; COPY into
+   the shadow schema, the next batch read while the current one is written).
 4. With `--per-event`: the same replay with `PerEventAuditProjection` below, which writes
    its rows through the per-event `apply` path every projection has (one INSERT per event,
    as before the batch path existed); everything else is the production replay. The

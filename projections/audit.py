@@ -180,7 +180,8 @@ class _StoredDecoder:
     ) -> Envelope:
         info = self._topics.get(topic) or self._learn(topic)
         if info.skipped:
-            return Envelope(position, AuditedEvent(originator_id, originator_version, None))  # type: ignore[arg-type]
+            skipped = AuditedEvent(originator_id, originator_version, None)
+            return Envelope(position, skipped, topic, state)
         try:
             if info.slow:
                 raise _Slow
@@ -189,7 +190,7 @@ class _StoredDecoder:
             stored = StoredEvent(originator_id, originator_version, topic, state)
             return Envelope(position, self._mapper.to_domain_event(stored), topic, state)
         event = AuditedEvent(originator_id, originator_version, row)
-        return Envelope(position, event, topic, state)  # type: ignore[arg-type]
+        return Envelope(position, event, topic, state)
 
     def _learn(self, topic: str) -> _TopicInfo:
         cls = resolve_topic(topic)

@@ -360,8 +360,8 @@ def end_waiting_backends(conn: psycopg.Connection[Any], table: str) -> None:
     )
 
 
-def kafka_positions(stack: Stack) -> list[int]:
-    """Every `position` header in the stack's topics, duplicates included."""
+def kafka_records(stack: Stack) -> list[Any]:
+    """Every record in the stack's topics, from the beginning, duplicates included."""
     consumer = KafkaConsumer(
         bootstrap_servers=stack.settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
@@ -376,13 +376,18 @@ def kafka_positions(stack: Stack) -> list[int]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
-        positions: list[int] = []
+        records: list[Any] = []
         while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=500).values():
-                positions.extend(int(dict(r.headers)["position"]) for r in records)
-        return positions
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
     finally:
         consumer.close()
+
+
+def kafka_positions(stack: Stack) -> list[int]:
+    """Every `position` header in the stack's topics, duplicates included."""
+    return [int(dict(r.headers)["position"]) for r in kafka_records(stack)]
 
 
 # --- tests ----------------------------------------------------------------------------------
@@ -567,22 +572,7 @@ def test_a_deployments_secret_never_reaches_kafka(stack: Stack) -> None:
     done = c.deployments.request(tenant, who.user_id, "safe", "vault", None, config)
     with in_process(stack):  # the relay alone
         eventually(lambda: stack.checkpoint() >= done.position, what="the relay to pass it")
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.kafka_bootstrap_servers)
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in stack.topics()
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records = []
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
+    records = kafka_records(stack)
     assert len(records) == stack.scalar("SELECT count(*) FROM mcps_events")
     deployment_topic = f"{stack.settings.kafka_topic_prefix}.deployments"
     assert any(r.topic == deployment_topic for r in records)  # the request was published

@@ -221,7 +221,7 @@ def main() -> None:
             reconciler.stop_all()
         log(f"reconcile pass over {args.deployments} deployments")
         wall, cpu = reconcile_cost(world, reconciler, args.deployments)
-        reconciler.health.close()
+        reconciler.close()
     print_table(
         ["measure", "p50", "p95", "vs server start-up (median of pairs)"],
         [

@@ -261,7 +261,7 @@ def main() -> None:
             stop.set()
             deployer.join(30)
             reconciler.stop_all()
-            reconciler.health.close()
+            reconciler.close()
 
 
 def _cpu(api_pid: int, bridge_pid: int) -> tuple[float, float, float]:

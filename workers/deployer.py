@@ -221,6 +221,16 @@ class Reconciler:
                 log.warning("deployer: not following the log (%s); retrying", error)
                 stop.wait(1.0)
 
+    def close(self) -> None:
+        """End what the reconciler keeps between passes: the health probes' sessions, the
+        runtimes' spare bridges and its connection. Instances keep running (`stop_all`
+        stops them)."""
+        self.health.close()
+        for runtime in self.runtimes.values():
+            runtime.close()
+        if self._conn is not None:
+            self._conn.close()
+
     def stop_all(self) -> None:
         """Stop every instance (the one-process product shutting down), recording each."""
         report = PassReport()

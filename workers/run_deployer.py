@@ -15,7 +15,6 @@ from infra.clickhouse import clickhouse_client
 from infra.container import Container
 from infra.deployment_logs import LogShipper
 from infra.runtimes.base import Runtime
-from infra.runtimes.local import LocalRuntime
 from infra.runtimes.process import ProcessRuntime
 from infra.runtimes.remote import RemoteRuntime
 from infra.settings import Settings
@@ -66,10 +65,7 @@ def deploy_forever(container: Container, stop: threading.Event, *, stop_instance
         finally:
             if stop_instances:
                 reconciler.stop_all()
-            reconciler.health.close()
-            for runtime in reconciler.runtimes.values():
-                if isinstance(runtime, LocalRuntime):
-                    runtime.close()  # its spare bridge
+            reconciler.close()
 
 
 def start_deployer(

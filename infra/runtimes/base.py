@@ -120,3 +120,8 @@ class Runtime(Protocol):
     def read_logs(self, instance_id: str, offset: int) -> tuple[list[LogLine], int]:
         """Lines written since `offset` (0 at first) and the offset to pass next time."""
         ...
+
+    def close(self) -> None:
+        """End what the runtime keeps besides its instances (a spare bridge); the instances
+        outlive it."""
+        ...

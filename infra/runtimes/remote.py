@@ -64,6 +64,9 @@ class RemoteRuntime:
         (self.root / f"{instance_id}.json").unlink(missing_ok=True)
         self._known.pop(instance_id, None)
 
+    def close(self) -> None:
+        """Nothing to end: an attached endpoint is not ours to run."""
+
     def read_logs(self, instance_id: str, offset: int) -> tuple[list[LogLine], int]:
         """A remote endpoint's output is not ours to see."""
         return [], offset

@@ -116,4 +116,4 @@ def gateway_world(world: DeployWorld) -> Iterator[GatewayWorld]:
         stop.set()
         thread.join(30)
         reconciler.stop_all()
-        reconciler.health.close()
+        reconciler.close()

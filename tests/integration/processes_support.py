@@ -61,7 +61,7 @@ def deployer(world: DeployWorld) -> Iterator[None]:
         stop.set()
         thread.join(30)
         reconciler.stop_all()
-        reconciler.health.close()
+        reconciler.close()
 
 
 def deployed(*deployments: tuple[DeployWorld, str, str]) -> None:

@@ -132,7 +132,7 @@ def world(
                 stop.set()
                 thread.join(30)
                 reconciler.stop_all()
-                reconciler.health.close()
+                reconciler.close()
 
 
 def _deployed(world: World, name: str) -> UUID:

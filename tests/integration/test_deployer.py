@@ -62,7 +62,7 @@ def deployer(world: DeployWorld) -> Iterator[Reconciler]:
     stop.set()
     thread.join(30)
     reconciler.stop_all()
-    reconciler.health.close()
+    reconciler.close()
 
 
 def running(world: DeployWorld, name: str, replicas: int, version: str | None = None) -> Any:

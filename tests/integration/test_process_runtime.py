@@ -151,8 +151,10 @@ def home(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runtime(home: Path) -> ProcessRuntime:
-    return ProcessRuntime(home)
+def runtime(home: Path) -> Iterator[ProcessRuntime]:
+    runtime = ProcessRuntime(home)
+    yield runtime
+    runtime.close()  # its spare bridge
 
 
 @pytest.fixture(scope="module")

@@ -103,9 +103,10 @@ export async function reportFailure(test: string): Promise<void> {
   appendFileSync(join(ARTIFACTS, 'web-failures.txt'), lines.join('\n') + '\n\n')
 }
 
-/** Save a screenshot of the whole page under artifacts/screenshots/. */
+/** Save a screenshot of the whole page under artifacts/screenshots/, with transitions under
+ * way shown finished (a drawer taken mid-slide showed half its width). */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true, animations: 'disabled' })
 }
 
 export interface PageTiming {

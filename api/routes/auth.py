@@ -17,6 +17,7 @@ from api.schemas import (
     TokenPair,
     UserCreate,
 )
+from domain.shared.errors import DomainError
 from domain.tenancy.application import Login
 from infra.container import Container
 
@@ -72,8 +73,9 @@ def refresh(body: RefreshRequest, container: ContainerDep, request: Request) -> 
     """A new token pair; the old refresh token stops working (reusing it ends the session)."""
     try:
         return _pair(container, container.tenancy.refresh(body.refresh_token))
-    finally:
-        forget_credentials(request)  # a reuse has ended the session, even as it is refused
+    except DomainError:
+        forget_credentials(request)  # a reuse may have ended the session as it is refused
+        raise
 
 
 @router.post("/logout", summary="Sign out", status_code=status.HTTP_204_NO_CONTENT)

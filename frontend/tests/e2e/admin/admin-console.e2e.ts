@@ -7,7 +7,7 @@ import { McpsClient } from '@mcps/sdk'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { openBrowser, pageTimings, saveTimings, screenshot, type Browser } from '../support/browser'
+import { openBrowser, pageTimings, saveTimings, screenshot, signIn, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
 const run = Date.now().toString(36)
@@ -28,14 +28,6 @@ async function person(who: { username: string; email: string }): Promise<McpsCli
   await client.auth.register({ email: who.email, username: who.username, password: PASSWORD })
   await client.auth.login({ email: who.email, password: PASSWORD })
   return client
-}
-
-async function signIn(target: Page, who: { email: string }): Promise<void> {
-  await target.goto('/signin')
-  await target.fill('input[name=email]', who.email)
-  await target.fill('input[name=password]', PASSWORD)
-  await target.click('[data-testid=submit]')
-  await target.waitForURL('**/dashboard')
 }
 
 async function tab(name: string, ready: string): Promise<void> {
@@ -64,7 +56,7 @@ describe('the admin console', () => {
   beforeAll(async () => {
     browser = await openBrowser()
     page = browser.page
-    await signIn(page, operator)
+    await signIn(page, operator.email)
   })
 
   afterAll(async () => {
@@ -139,7 +131,7 @@ describe('the admin console for someone who is not an operator', () => {
   it('shows only the health tab, and the operator pages are forbidden', async () => {
     const other = await openBrowser()
     try {
-      await signIn(other.page, fan)
+      await signIn(other.page, fan.email)
       await other.page.goto('/admin')
       await other.page.locator('[data-testid=health-status]').waitFor()
       expect(await other.page.locator('[data-testid="admin-tab-admin.tenants"]').count()).toBe(0)

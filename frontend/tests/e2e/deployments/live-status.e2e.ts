@@ -9,7 +9,7 @@ import { McpsClient } from '@mcps/sdk'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { openBrowser, screenshot, type Browser } from '../support/browser'
+import { openBrowser, screenshot, signIn, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
 const person = { username: 'hedy', email: 'hedy@example.com' }
@@ -69,11 +69,7 @@ describe('the deployments list follows the status stream', () => {
 
     browser = await openBrowser()
     page = browser.page
-    await page.goto('/signin')
-    await page.fill('input[name=email]', person.email)
-    await page.fill('input[name=password]', PASSWORD)
-    await page.click('[data-testid=submit]')
-    await page.waitForURL(`**/u/${person.username}/dashboard`)
+    await signIn(page, person.email, `**/u/${person.username}/dashboard`)
   })
 
   afterAll(async () => {

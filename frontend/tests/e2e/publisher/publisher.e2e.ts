@@ -8,7 +8,7 @@ import { McpsClient } from '@mcps/sdk'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { openBrowser, pageTimings, saveTimings, screenshot, type Browser } from '../support/browser'
+import { openBrowser, pageTimings, saveTimings, screenshot, signIn, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 import { codeIn, lastMailTo } from '../support/mail'
 
@@ -20,14 +20,6 @@ const service = `weather-${run}`
 
 let browser: Browser
 let page: Page
-
-async function signIn(target: Page, who: { email: string }): Promise<void> {
-  await target.goto('/signin')
-  await target.fill('input[name=email]', who.email)
-  await target.fill('input[name=password]', PASSWORD)
-  await target.click('[data-testid=submit]')
-  await target.waitForURL('**/dashboard')
-}
 
 async function statusIs(status: string): Promise<void> {
   await page.locator(`[data-testid=service-status][data-status=${status}]`).waitFor()
@@ -49,7 +41,7 @@ describe('the publisher console', () => {
   beforeAll(async () => {
     browser = await openBrowser()
     page = browser.page
-    await signIn(page, owner)
+    await signIn(page, owner.email)
     await page.goto(`/t/${team.slug}/dashboard`)
   })
 
@@ -180,7 +172,7 @@ describe('the publisher console for a member', () => {
 
   beforeAll(async () => {
     other = await openBrowser()
-    await signIn(other.page, member)
+    await signIn(other.page, member.email)
   })
 
   afterAll(async () => other?.close())

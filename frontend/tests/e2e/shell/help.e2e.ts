@@ -10,7 +10,7 @@ import { McpsClient } from '@mcps/sdk'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { openBrowser, screenshot, type Browser } from '../support/browser'
+import { openBrowser, screenshot, signIn, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
 const run = Date.now().toString(36)
@@ -37,11 +37,7 @@ beforeAll(async () => {
   await api.auth.register({ email: person.email, username: person.username, password: PASSWORD })
   browser = await openBrowser()
   page = browser.page
-  await page.goto('/signin')
-  await page.fill('input[name=email]', person.email)
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('[data-testid=submit]')
-  await page.waitForURL('**/dashboard')
+  await signIn(page, person.email)
 })
 
 afterAll(async () => browser?.close())

@@ -5,20 +5,11 @@
 import { McpsClient } from '@mcps/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { openBrowser, screenshot, type Browser } from '../support/browser'
+import { openBrowser, screenshot, signIn, type Browser } from '../support/browser'
 import { BASE_URL, PASSWORD } from '../support/env'
 
 const person = { username: 'linus', email: 'linus@example.com' }
 const team = { slug: 'kernel-crew', name: 'Kernel Crew' }
-
-async function signIn(browser: Browser): Promise<void> {
-  const { page } = browser
-  await page.goto('/signin')
-  await page.fill('input[name=email]', person.email)
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('[data-testid=submit]')
-  await page.waitForURL('**/dashboard')
-}
 
 /** The page is no wider than the viewport: nothing to scroll sideways. */
 async function fitsWidth(browser: Browser): Promise<boolean> {
@@ -50,7 +41,7 @@ describe('language', () => {
 
     await page.reload()
     await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Sign in')
-    await signIn(browser)
+    await signIn(browser.page, person.email)
     expect(await page.locator('[data-testid=getting-started]').textContent()).toContain('Getting started')
     await screenshot(page, 'dashboard-en')
 
@@ -70,7 +61,7 @@ describe('theme', () => {
   it('switches to dark, and stays dark after a reload', async () => {
     const { page } = browser
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
-    await signIn(browser)
+    await signIn(browser.page, person.email)
     const light = await background()
     await page.click('[data-testid=theme-toggle]')
     await page.waitForFunction(() => document.documentElement.dataset['theme'] === 'dark')
@@ -106,7 +97,7 @@ describe('a 390 px wide phone', () => {
     await page.goto('/signin')
     expect(await fitsWidth(browser)).toBe(true)
     await screenshot(page, 'mobile-signin')
-    await signIn(browser)
+    await signIn(browser.page, person.email)
     expect(await page.locator('[data-testid=tenant-switcher]').count()).toBe(0) // it lives in the drawer
     expect(await fitsWidth(browser)).toBe(true)
     await screenshot(page, 'mobile-dashboard')

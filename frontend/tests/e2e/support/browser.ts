@@ -8,7 +8,7 @@ import { join } from 'node:path'
 
 import { chromium, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
 
-import { ARTIFACTS, BASE_URL, SCREENSHOTS } from './env'
+import { ARTIFACTS, BASE_URL, PASSWORD, SCREENSHOTS } from './env'
 
 export const CHROMIUM = '/usr/bin/chromium'
 const ARGS = [
@@ -101,6 +101,15 @@ export async function reportFailure(test: string): Promise<void> {
     await screenshot(page, name).catch(() => undefined)
   }
   appendFileSync(join(ARTIFACTS, 'web-failures.txt'), lines.join('\n') + '\n\n')
+}
+
+/** Sign in on the sign-in page with the tests' password; waits until `landing` (a dashboard). */
+export async function signIn(page: Page, email: string, landing = '**/dashboard'): Promise<void> {
+  await page.goto('/signin')
+  await page.fill('input[name=email]', email)
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('[data-testid=submit]')
+  await page.waitForURL(landing)
 }
 
 /** Save a screenshot of the whole page under artifacts/screenshots/, with transitions under

@@ -20,6 +20,7 @@ from infra.group_commit import GroupCommitter
 from infra.passwords import Argon2Hasher
 from infra.recorder import OneTripRecorder
 from infra.settings import Settings
+from infra.transcoder import OrjsonTranscoder
 
 EVENTS_TABLE = "mcps_events"
 NOTIFY_CHANNEL = "mcps_events"
@@ -57,6 +58,7 @@ def eventsourcing_env(settings: Settings, database_url: str) -> dict[str, str]:
         lock_timeout=settings.postgres_lock_timeout_seconds, pool_size=settings.postgres_pool_size
     )
     env["APPLICATION_RECORDER_TOPIC"] = get_topic(OneTripRecorder)
+    env["TRANSCODER_TOPIC"] = get_topic(OrjsonTranscoder)
     # The library looks up `<APP NAME>_CIPHER_KEY` first, and the store is named `mcps`: our
     # own setting MCPS_CIPHER_KEY (the key that seals secret fields) would otherwise switch on
     # whole-store encryption by accident, and a store written without it would stop reading.

@@ -2,8 +2,9 @@
 
 The store serialises writers with a table lock, so one insert transaction runs at a time and
 each costs a round trip and an fsync. Here the first waiting caller becomes the leader, takes
-every command queued so far, and inserts them in one transaction; when that commits it hands
-the lead to the first command that queued meanwhile, and goes back to its caller. Each caller
+every command queued so far, and inserts them in one transaction; when that commits it goes on
+with the commands that queued meanwhile, for a few batches, then hands the lead to the first
+command queued and goes back to its caller. Each caller
 still gets its own outcome: if the shared insert hits a conflict, the batch is retried one
 command at a time so that only the commands that really conflict fail.
 
@@ -22,6 +23,8 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 MAX_BATCH = 256
+# Batches one leader commits in a row before it hands the lead on (see `_lead`).
+MAX_LEADS = 4
 
 
 def _taken_lock() -> threading.Lock:
@@ -44,11 +47,12 @@ class _Pending:
 
 
 class GroupCommitter:
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, max_batch: int = MAX_BATCH, max_leads: int = MAX_LEADS) -> None:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = False
         self._max_batch = max_batch
+        self._max_leads = max_leads
         self.batches = 0
         self.commands = 0
 
@@ -74,27 +78,48 @@ class GroupCommitter:
         ]
 
     def _lead(self, batch: list[_Pending]) -> None:
-        """Commit a batch, then hand a new one to the first command that queued meanwhile."""
-        with self._lock:  # commands that queued while we were woken ride along
-            batch.extend(self._take(batch))
-        try:
-            self._commit(batch)
-        finally:
-            with self._lock:
-                for pending in batch:
-                    pending.done = True
-                self.batches += 1
-                self.commands += len(batch)
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.batch = self._take()
-                else:
-                    successor = None
-                    self._leading = False
-            if successor is not None:
-                successor.wake.release()  # first, so that the next insert starts at once
-            for pending in batch[1:]:  # batch[0] is this leader, awake
+        """Commit a batch, and those queued meanwhile, up to `max_leads` in a row; then hand a
+        new one to the first command that queued.
+
+        Staying on costs the database nothing: this thread is running. A successor must first
+        be woken and win the GIL from the callers building their next commands, ~0.3 ms at 8
+        clients during which no insert runs. The bound keeps this caller's own wait short.
+        """
+        led = 1
+        while True:
+            with self._lock:  # commands that queued while we were woken ride along
+                batch.extend(self._take(batch))
+            committed = False
+            try:
+                self._commit(batch)
+                committed = True
+            finally:
+                following = self._finish(batch, stay=committed and led < self._max_leads)
+            if following is None:
+                return
+            batch, led = following, led + 1
+
+    def _finish(self, batch: list[_Pending], *, stay: bool) -> list[_Pending] | None:
+        """Wake the batch's callers; the next batch, if this leader stays, else None."""
+        with self._lock:
+            for pending in batch:
+                pending.done = True
+            self.batches += 1
+            self.commands += len(batch)
+            successor = following = None
+            if not self._queue:
+                self._leading = False
+            elif stay:
+                following = self._take()
+            else:
+                successor = self._queue[0]
+                successor.batch = self._take()
+        if successor is not None:
+            successor.wake.release()  # first, so that the next insert starts at once
+        for pending in batch:
+            if pending.batch is not batch:  # all but this leader, awake
                 pending.wake.release()
+        return following
 
     def _take(self, batch: list[_Pending] | None = None) -> list[_Pending]:
         """Queued commands for the same store as `batch` (else the head's), up to max_batch."""

@@ -3,6 +3,7 @@ caller still gets its own outcome (a conflicting command fails alone)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ class GatedRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self.inserts: list[int] = []  # events per insert attempt, in order
+        self.threads: list[int] = []  # the thread that made each insert attempt
         self._open = threading.Event()
         self._open.set()
         self.waiting = threading.Event()
@@ -45,6 +47,7 @@ class GatedRecorder(POPOApplicationRecorder):
             self.waiting.set()
             assert self._open.wait(TIMEOUT), "the gate was never released"
         self.inserts.append(len(stored_events))
+        self.threads.append(threading.get_ident())
         return super().insert_events(stored_events, **kwargs)
 
 
@@ -227,6 +230,35 @@ def test_a_batch_is_cut_at_max_batch(recorder: GatedRecorder) -> None:
     assert committer.batches - batches == 1 + 3
     assert sorted(recorder.inserts[inserts + 1 :]) == [6, 12, 12]
     assert len({o.value.position for o in outcomes}) == 10
+
+
+@pytest.mark.parametrize("max_leads", [1, 2, 4])
+def test_a_leader_commits_at_most_max_leads_batches_in_a_row(
+    recorder: GatedRecorder, max_leads: int
+) -> None:
+    """Ten commands queued behind a leader, four to a batch: the leader goes on with the next
+    batches itself, up to `max_leads`, then hands the lead to a queued caller."""
+    committer = GroupCommitter(max_batch=4, max_leads=max_leads)
+    app = new_tenancy(committer=committer, recorder=recorder)
+    given_a_team(app)
+    inserts = len(recorder.inserts)
+
+    leader, outcomes = pile_up(
+        app,
+        recorder,
+        committer,
+        [
+            (lambda i=i: app.register_user(f"u{i}@example.com", f"user-{i}", PASSWORD))
+            for i in range(10)
+        ],
+    )
+
+    assert leader.error is None
+    assert [o.error for o in outcomes] == [None] * 10
+    threads = recorder.threads[inserts:]  # the held insert, then the three batches queued
+    assert len(threads) == 4
+    runs = [len(list(run)) for _, run in itertools.groupby(threads)]
+    assert runs == {1: [1, 1, 1, 1], 2: [2, 2], 4: [4]}[max_leads]
 
 
 def test_many_threads_at_once_each_get_their_own_outcome(

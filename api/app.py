@@ -13,6 +13,7 @@ from api.catalogue_early import EarlyCatalogueAnswers
 from api.deployment_watch import close_watch
 from api.errors import PROBLEM_RESPONSES, install_error_handlers
 from api.gateway import mcp_endpoint
+from api.gateway.early import EarlyGatewayCalls
 from api.gateway.service import Gateway
 from api.gateway.tasks import runner_of
 from api.middleware import BodyLimit, RequestContextMiddleware
@@ -86,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     # Inside the request context: an early answer is counted and logged like any other.
     app.add_middleware(EarlyCatalogueAnswers, container=container)
+    app.add_middleware(EarlyGatewayCalls)  # the hot path: checked first
     app.add_middleware(BodyLimit)  # inside the context: its 413 is a problem like any
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)

@@ -129,22 +129,38 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "")
 
 
+def domain_problem(request: Request, error: DomainError) -> JSONResponse:
+    """The answer to a refused command or query: its status, code, field and headers."""
+    status = status_of(error)
+    errors = None
+    if status == 422 and error.field:
+        errors = [{"field": error.field, "message": error.message}]
+    return problem(
+        status,
+        error.code,
+        error.message,
+        request,
+        field=error.field,
+        errors=error.details.get("errors") or errors,
+        headers=_headers_of(error),
+    )
+
+
+def http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Starlette's HTTP errors (404, 405, 413, ...) as problems with our codes."""
+    return problem(
+        error.status_code,
+        _HTTP_CODES.get(error.status_code, "request.error"),
+        str(error.detail),
+        request,
+        headers=getattr(error, "headers", None),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
-        status = status_of(error)
-        errors = None
-        if status == 422 and error.field:
-            errors = [{"field": error.field, "message": error.message}]
-        return problem(
-            status,
-            error.code,
-            error.message,
-            request,
-            field=error.field,
-            errors=error.details.get("errors") or errors,
-            headers=_headers_of(error),
-        )
+        return domain_problem(request, error)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:
@@ -170,14 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(error.status_code, "request.error")
-        return problem(
-            error.status_code,
-            code,
-            str(error.detail),
-            request,
-            headers=getattr(error, "headers", None),
-        )
+        return http_problem(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

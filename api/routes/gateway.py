@@ -203,7 +203,7 @@ async def call_tool(
     outcome = await gateway.call(
         caller, name, body.method, body.params, idempotency_key=idempotency_key
     )
-    return _answer(outcome)
+    return answer(outcome)
 
 
 @router.post("/batch", response_model=BatchCallResults)
@@ -233,7 +233,8 @@ async def call_batch(gateway: GatewayDep, caller: CallerDep, body: BatchCalls) -
     return json_response({"results": results})
 
 
-def _answer(outcome: CallOutcome) -> Response:
+def answer(outcome: CallOutcome) -> Response:
+    """A call's envelope, its status, and its limit and replay headers."""
     headers = dict(outcome.limit_headers or {})
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"

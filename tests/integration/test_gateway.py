@@ -109,6 +109,42 @@ def test_params_that_break_the_schema_are_refused_before_the_call(gw: GatewayWor
     assert len(gw.billed()) == before  # nothing was sent, nothing billed
 
 
+def test_calls_the_hot_path_does_not_read_get_the_routes_own_answers(gw: GatewayWorld) -> None:
+    """`api.gateway.early` serves calls before FastAPI, and hands on what it cannot read
+    exactly as the route would: those get the route's validation answers."""
+    body = {"method": "echo", "params": {"text": "x"}}
+    before = len(gw.billed())
+    with gw.client() as http:
+        long_key = http.post(
+            "/api/v1/mcp/toy/call", json=body, headers={"Idempotency-Key": "k" * 201}
+        )
+        long_tenant = http.post(
+            "/api/v1/mcp/toy/call", json=body, headers={"X-MCPS-Tenant": "t" * 65}
+        )
+        as_text = http.post(
+            "/api/v1/mcp/toy/call",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        empty = http.post(
+            "/api/v1/mcp/toy/call", content=b"", headers={"Content-Type": "application/json"}
+        )
+        chunked = http.post(
+            "/api/v1/mcp/toy/call",
+            content=iter([b'{"method": "echo", "params": {"text": "', b"x" * 1_100_000, b'"}}']),
+            headers={"Content-Type": "application/json"},
+        )
+        sync = http.post("/api/v1/mcp/toy/call?mode=sync", json=body)
+    for refused in (long_key, long_tenant, as_text, empty):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "validation_failed"
+    assert "idempotency-key" in long_key.json()["field"].lower()
+    assert chunked.status_code == 413, chunked.text
+    assert chunked.headers["content-type"] == "application/problem+json"
+    assert sync.status_code == 200 and sync.json()["success"] is True
+    assert len(gw.billed()) == before + 1  # only the `?mode=sync` call reached the server
+
+
 def test_who_may_call(gw: GatewayWorld) -> None:
     body = {"method": "echo", "params": {"text": "x"}}
     with gw.client(gw.read_token) as reader, gw.client("mcps_nope") as stranger:

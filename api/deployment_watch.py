@@ -95,8 +95,6 @@ class DeploymentWatch:
 
     def read_position(self) -> int:
         """Where the read model stands, read now (blocking: run it in a thread)."""
-        if not self.container.settings.distributed:
-            return self._stands(0)
         return self._stands(self.container.events.head())
 
     async def beyond(self, position: int, timeout: float) -> int:
@@ -158,16 +156,18 @@ class DeploymentWatch:
                     delay = min(delay * 2, CATCH_UP_MAX_S)
 
     def _stands(self, target: int) -> int:
-        """Where the read model stands now (blocking: run in a thread); in Kafka mode, at
-        `target` once it has reached it (it tracks partition offsets, not log positions)."""
+        """Where the read model stands now (blocking: run in a thread): at `target` once it has
+        applied all it handles up to there (in Kafka mode it tracks partition offsets, not log
+        positions; a log projector moves past other events lazily), else its position."""
         settings, db = self.container.settings, self.container.db
         known = self.position or 0
-        if not settings.distributed:
-            return max(known, log_position(db, READ_MODEL))
         reached = has_reached(
-            db, READ_MODEL, target, distributed=True, prefix=settings.kafka_topic_prefix
-        )
-        return max(known, target) if reached else known
+            db, READ_MODEL, target, distributed=settings.distributed,
+            prefix=settings.kafka_topic_prefix,
+        )  # fmt: skip
+        if reached:
+            return max(known, target)
+        return known if settings.distributed else max(known, log_position(db, READ_MODEL))
 
 
 async def _commits(listener: psycopg.AsyncConnection[Any], timeout: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,8 @@ from infra.transcoder import OrjsonTranscoder
 
 EVENTS_TABLE = "mcps_events"
 NOTIFY_CHANNEL = "mcps_events"
+#: In a NOTIFY's topics: the commit wrote events of topics it did not list.
+ANY_TOPIC = "*"
 
 
 @dataclass
@@ -93,10 +95,27 @@ def log_follower(db: Database) -> Iterator[tuple[Connection, Connection]]:
         yield conn, listener
 
 
-def wait_for_commits(listener: Connection, timeout: float) -> None:
+def wait_for_commits(listener: Connection, timeout: float) -> frozenset[str]:
     """Block until a writer commits (its NOTIFY), then swallow the other queued NOTIFYs too:
-    their commits came before the next read of the log, so that one read sees them all."""
-    for _ in listener.notifies(timeout=timeout, stop_after=1):
-        pass
-    for _ in listener.notifies(timeout=0.0):
-        pass
+    their commits came before the next read of the log, so that one read sees them all.
+
+    Returns the topics of the events those commits wrote, as the store's insert names them
+    in its NOTIFY (`ANY_TOPIC` for a commit that did not say); empty when `timeout` passed
+    without a commit.
+    """
+    topics: set[str] = set()
+    for notify in listener.notifies(timeout=timeout, stop_after=1):
+        topics.update(notify.payload.split(" ") if notify.payload else (ANY_TOPIC,))
+    for notify in listener.notifies(timeout=0.0):
+        topics.update(notify.payload.split(" ") if notify.payload else (ANY_TOPIC,))
+    return frozenset(topics)
+
+
+def concerns(committed: frozenset[str], topics: Sequence[str], skipped: Sequence[str]) -> bool:
+    """Whether commits of `committed` topics wrote an event for a follower of `topics` (all
+    when empty) but not `skipped`."""
+    if ANY_TOPIC in committed:
+        return True
+    if topics:
+        return not committed.isdisjoint(topics)
+    return not committed.issubset(skipped)

@@ -8,7 +8,8 @@ for while the lock is held and every other writer queues behind it.
 
 This recorder does the same things in the same transaction, with the same finite lock timeout,
 and commits before it returns (synchronous_commit stays on): it only sends them as one call of
-a server-side function, over connections kept for writing. A duplicate
+a server-side function, over connections kept for writing. Its NOTIFY also names the topics
+written, so a follower can sleep through commits of events it does not handle. A duplicate
 (originator_id, originator_version) still raises eventsourcing's `IntegrityError`.
 """
 
@@ -25,7 +26,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 # psycopg's errors as eventsourcing's, most specific first (what the library's pool does).
 _TRANSLATED: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
@@ -51,7 +52,12 @@ CREATE OR REPLACE FUNCTION {schema}.{function}(
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;
-    NOTIFY {channel};
+    -- Followers of the log learn which topics a commit wrote: the distinct topics, space-
+    -- separated, or "*" when they would not fit in a NOTIFY's payload.
+    PERFORM pg_notify({channel}, (
+        SELECT CASE WHEN sum(length(topic) + 1) > 7000 THEN '*' ELSE string_agg(topic, ' ') END
+        FROM (SELECT DISTINCT topic FROM unnest(p_topics) AS topic) AS written
+    ));
     RETURN QUERY
         INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)
         SELECT * FROM unnest(p_ids, p_versions, p_topics, p_states)
@@ -78,7 +84,7 @@ class OneTripRecorder(PostgresApplicationRecorder):
                 function=Identifier(function),
                 id_type=id_type,
                 table=Identifier(events_table_name),
-                channel=Identifier(self.channel_name),
+                channel=Literal(self.channel_name),
             )
         )
         self._insert_call = (

@@ -40,6 +40,7 @@ class AuditProjection(Projection):
     CREATE INDEX IF NOT EXISTS audit_by_tenant ON {s}.audit_view (tenant_id, position DESC);
     """
     policies = {"audit_view": TENANT_POLICY}
+    skips = (Call.Billed,)
 
     def wants(self, event: object) -> bool:
         """Every event but billed tool calls: those are usage (ClickHouse, `/mcp/history`), and

@@ -68,9 +68,16 @@ class Projection(ABC):
     #: Tables holding tenant rows, and the RLS predicate each one uses.
     policies: ClassVar[dict[str, str]] = {}
 
+    #: Event classes never handled though `handles` is empty; `wants` says so too.
+    skips: ClassVar[tuple[type, ...]] = ()
+
     @cached_property
     def topics(self) -> list[str]:
         return [get_topic(cls) for cls in self.handles]
+
+    @cached_property
+    def skipped_topics(self) -> list[str]:
+        return [get_topic(cls) for cls in self.skips]
 
     def wants(self, event: object) -> bool:
         return not self.handles or isinstance(event, self.handles)

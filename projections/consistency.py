@@ -5,11 +5,25 @@ from __future__ import annotations
 import time
 
 from infra.database import Database
+from infra.eventstore import EVENTS_TABLE
 from projections.base import LOG_SOURCE, read_positions
 from projections.registry import by_name
 from projections.watermark import kafka_topics, reached
 
 MAX_POLL_S = 0.01
+
+# Whether a read model has nothing to apply up to a position after its tracked one: the
+# position is committed (at most the head; under the store's table lock every id up to the
+# head is) and no event it handles lies between the two.
+_NOTHING_PENDING = f"""
+SELECT %(position)s <= (SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE})
+   AND NOT EXISTS (
+    SELECT 1 FROM {EVENTS_TABLE}
+    WHERE notification_id > %(tracked)s AND notification_id <= %(position)s
+      AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))
+      AND (%(skipped)s::text[] IS NULL OR topic <> ALL(%(skipped)s::text[]))
+) AS reached
+"""
 
 
 def log_position(db: Database, projection: str) -> int:
@@ -20,11 +34,28 @@ def log_position(db: Database, projection: str) -> int:
 def has_reached(
     db: Database, projection: str, position: int, *, distributed: bool, prefix: str = "mcps"
 ) -> bool:
+    """Whether the read model has applied every event it handles up to `position`."""
     read_model = by_name(projection)
-    if distributed and not getattr(read_model, "follows_log_only", False):
-        with db.owner.connection() as conn:
+    with db.owner.connection() as conn:
+        if distributed and not getattr(read_model, "follows_log_only", False):
             return reached(conn, projection, position, kafka_topics(read_model, prefix))
-    return log_position(db, projection) >= position
+        tracked = read_positions(conn, projection).get((LOG_SOURCE, 0), 0)
+        if tracked >= position:
+            return True
+        if not read_model.topics and not read_model.skipped_topics:
+            return False
+        # A log projector moves its position past events it does not handle only lazily
+        # (`workers.projector.IDLE_STEP_S`).
+        row = conn.execute(
+            _NOTHING_PENDING,
+            {
+                "tracked": tracked,
+                "position": position,
+                "topics": read_model.topics or None,
+                "skipped": read_model.skipped_topics or None,
+            },
+        ).fetchone()
+        return row is not None and bool(row["reached"])
 
 
 def wait_for_position(

@@ -40,7 +40,7 @@ from domain.shared.context import bound
 from domain.shared.errors import ConcurrentChangeError, DomainError
 from infra.database import Database
 from infra.deployment_logs import LogShipper
-from infra.eventstore import EVENTS_TABLE, log_follower, wait_for_commits
+from infra.eventstore import EVENTS_TABLE, concerns, log_follower, wait_for_commits
 from infra.mcp.connect import Target
 from infra.runtimes.base import InstanceSpec, Observed, Runtime, RuntimeStartError
 from infra.runtimes.policy import check_runnable
@@ -202,15 +202,24 @@ class Reconciler:
 
     def follow_asked(self, stop: Event) -> None:
         """Wake the pass loop as soon as what a member asked of a deployment is in the read
-        model, instead of at the next interval. Any commit wakes this (the store's NOTIFY);
-        one indexed look at the new events says whether it was such a request."""
+        model, instead of at the next interval. A commit of such a request wakes this (the
+        store's NOTIFY names the topics written); one indexed look at the new events says
+        where it is. Other commits are looked past at most once a second, to keep that look
+        short."""
         while not stop.is_set():
             try:
                 with log_follower(self.db) as (conn, listener):
-                    seen = _head(conn)
+                    seen, looked = _head(conn), time.monotonic()
                     while not stop.is_set():
-                        wait_for_commits(listener, timeout=0.5)
+                        committed = wait_for_commits(listener, timeout=0.5)
+                        if (
+                            committed
+                            and not concerns(committed, ASKED, ())
+                            and time.monotonic() - looked < 1.0
+                        ):
+                            continue  # others' events (billed calls): nothing asked
                         seen, asked = _asked_since(conn, seen)
+                        looked = time.monotonic()
                         if asked is not None:
                             wait_for_position(
                                 self.db, "deployments", asked, READ_MODEL_WAIT_S,

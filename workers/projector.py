@@ -14,12 +14,15 @@ from eventsourcing.utils import get_topic
 from psycopg.pq import TransactionStatus
 
 from infra.database import Database
-from infra.eventstore import EventStore, log_follower, wait_for_commits
+from infra.eventstore import EventStore, concerns, log_follower, wait_for_commits
 from projections.base import LOCK_PROJECTION, LOG_SOURCE, Envelope, Projection, read_positions
 from projections.clickhouse_sink import ClickHouseSink
 from workers.tracked_read import TrackedRead
 
 log = logging.getLogger(__name__)
+
+#: How often a projector with nothing of its own to apply moves its position to the head.
+IDLE_STEP_S = 1.0
 
 
 def read_after(
@@ -103,13 +106,28 @@ class LogProjector:
                         read, at_head = self._step(conn)
                         if not read or at_head:
                             # LISTEN came first: a commit after our read has queued its NOTIFY.
-                            wait_for_commits(listener, timeout=0.5)
+                            self._wait_for_ours(listener, stop)
             except psycopg.OperationalError as error:
                 log.warning("projector %s lost its connection: %s", self.projection.name, error)
                 stop.wait(1.0)
             except Exception:
                 log.exception("projector %s failed; retrying", self.projection.name)
                 stop.wait(1.0)
+
+    def _wait_for_ours(self, listener: psycopg.Connection[Any], stop: threading.Event) -> None:
+        """Until a commit writes an event this projection handles, or `IDLE_STEP_S` passes.
+
+        Commits of other events (a busy gateway's billed calls, for most read models) do not
+        wake it: its position moves past them at the next event of its own, or within
+        `IDLE_STEP_S`, and `projections.consistency` counts a position it has nothing to
+        apply up to as reached meanwhile.
+        """
+        topics, skipped = self.projection.topics, self.projection.skipped_topics
+        deadline = time.monotonic() + IDLE_STEP_S
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            committed = wait_for_commits(listener, timeout=min(left, 0.5))
+            if committed and concerns(committed, topics, skipped):
+                return
 
     def _step(self, conn: psycopg.Connection[Any], upto: int | None = None) -> tuple[int, bool]:
         """Apply the next batch: (notifications read, whether the batch reached the head)."""

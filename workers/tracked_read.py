@@ -89,11 +89,14 @@ class TrackedRead:
         self._statement = _READ.format(
             schema=schema,
             events=f"{recorder.datastore.schema}.{recorder.events_table_name}",
-            topics="AND e.topic = ANY(%(topics)s)" if projection.topics else "",
+            topics=("AND e.topic = ANY(%(topics)s)" if projection.topics else "")
+            + (" AND e.topic <> ALL(%(skipped)s)" if projection.skipped_topics else ""),
         )
         self._params: dict[str, Any] = {"source": LOG_SOURCE, "limit": limit}
         if projection.topics:
             self._params["topics"] = projection.topics
+        if projection.skipped_topics:
+            self._params["skipped"] = projection.skipped_topics
 
     def next_batch(self, cur: Any, upto: int | None = None) -> TrackedBatch | None:
         """The batch after the tracked position, on a connection or cursor; None if caught up

@@ -1,0 +1,126 @@
+"""Followers of the log wake for the events they handle: the store's NOTIFY names the topics a
+commit wrote, a log projector sleeps through the others, and read-your-writes still counts a
+position it has nothing to apply up to as reached."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.utils import get_topic
+
+from domain.tenancy.tenants import Tenant
+from domain.tenancy.tokens import ApiToken
+from domain.tenancy.values import Scope
+from infra.container import Container
+from infra.eventstore import ANY_TOPIC, concerns, log_follower, wait_for_commits
+from projections import consistency
+from projections.base import Cursor, Envelope, Projection
+from projections.consistency import has_reached
+from tests.support import make_settings, running_container
+from workers.projector import IDLE_STEP_S, LogProjector, wait_until
+
+PASSWORD = "Sup3r-secret!"
+
+
+class TokensSeen(Projection):
+    """The positions of issued API tokens, and nothing else."""
+
+    name = "tokens_seen"
+    handles = (ApiToken.Issued,)
+    ddl = "CREATE TABLE IF NOT EXISTS {s}.seen (position bigint PRIMARY KEY)"
+
+    def apply(self, cur: Cursor, s: str, envelope: Envelope) -> None:
+        cur.execute(f"INSERT INTO {s}.seen (position) VALUES (%s)", [envelope.notification_id])
+
+
+class CountingProjector(LogProjector):
+    """Counts its steps: each is a wake-up that read the log."""
+
+    steps = 0
+
+    def _step(self, conn: psycopg.Connection[Any], upto: int | None = None) -> tuple[int, bool]:
+        self.steps += 1
+        return super()._step(conn, upto)
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[Container]:
+    with running_container(make_settings(database_url, tmp_path), projectors=False) as c:
+        yield c
+
+
+def test_a_commit_names_the_topics_it_wrote(store: Container) -> None:
+    owner = store.tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
+    with log_follower(store.db) as (_, listener):
+        store.tenancy.create_team(owner, "acme", "Acme")
+        committed = wait_for_commits(listener, timeout=5.0)
+        assert get_topic(Tenant.Created) in committed and ANY_TOPIC not in committed
+        assert wait_for_commits(listener, timeout=0.05) == frozenset()  # none since
+
+        with psycopg.connect(store.database_url, autocommit=True) as other:
+            other.execute("NOTIFY mcps_events")  # a writer that does not say what it wrote
+        assert wait_for_commits(listener, timeout=5.0) == {ANY_TOPIC}
+
+    team = frozenset({get_topic(Tenant.Created)})
+    assert concerns(team, [get_topic(Tenant.Created)], [])
+    assert not concerns(team, [get_topic(ApiToken.Issued)], [])
+    assert concerns(team, [], [])  # a follower of every event
+    assert not concerns(team, [], [get_topic(Tenant.Created)])  # ... but this one
+    assert concerns(frozenset({ANY_TOPIC}), [get_topic(ApiToken.Issued)], [])
+
+
+def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(
+    store: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projection = TokensSeen()
+    # Read-your-writes looks read models up by name: this one is the test's own.
+    known = consistency.by_name
+    monkeypatch.setattr(
+        consistency, "by_name", lambda name: projection if name == projection.name else known(name)
+    )
+    with store.db.connect_owner() as conn:
+        projection.create(conn)
+    projector = CountingProjector(store.events, store.db, projection)
+    stop = threading.Event()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    tenancy = store.tenancy
+    try:
+        owner = tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
+        tenancy.create_team(owner, "acme", "Acme")
+        time.sleep(0.3)  # the projector is up and has applied what there was
+        steps = projector.steps
+        started = time.monotonic()
+        for i in range(40):  # events it does not handle, one commit each
+            tenancy.create_team(owner, f"team-{i}", f"Team {i}")
+        elapsed = time.monotonic() - started
+        head = store.events.head()
+
+        # Woken by its idle tick at most, not by 40 commits.
+        assert projector.steps - steps <= 2 + elapsed / IDLE_STEP_S
+        # Nothing it handles up to the head: reached, whatever its position says.
+        assert has_reached(store.db, projection.name, head, distributed=False)
+        # A position not yet written is not reached.
+        assert not has_reached(store.db, projection.name, head + 10, distributed=False)
+
+        issued = tenancy.issue_token("acme", owner, "ci", [Scope.MCP_READ], None)
+        assert not has_reached(store.db, projection.name, issued.position + 10, distributed=False)
+        assert wait_until(
+            lambda: has_reached(store.db, projection.name, issued.position, distributed=False),
+            timeout=5.0,
+        )
+        with store.db.connect_owner() as conn:
+            seen = [r["position"] for r in conn.execute("SELECT position FROM tokens_seen.seen")]
+        assert seen == [issued.position]
+        # Its position moves to the head at its idle tick.
+        with store.db.connect_owner(autocommit=True) as conn:
+            assert wait_until(lambda: projector.position(conn) >= head, timeout=3 * IDLE_STEP_S)
+    finally:
+        stop.set()
+        thread.join(10)

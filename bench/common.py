@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from infra.container import Container
+from projections.registry import all_projections
 from tests.support import make_settings, running_container, throwaway_database
 
 
@@ -54,20 +55,42 @@ UNLIMITED_GATEWAY = {
 }
 
 
+def product_env(
+    database_url: str, home: Path, extra_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a product process started by a benchmark: embedded mode (no Kafka),
+    test settings, and `extra_env` on top."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MCPS_HOME": str(home),
+        "MCPS_ENVIRONMENT": "test",
+        **(extra_env or {}),
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env
+
+
+def projector_processes(database_url: str, home: Path) -> list[subprocess.Popen[bytes]]:
+    """`mcps-server project <name>` for every read model, each its own process following the
+    log (as in distributed mode), so that their work is not the caller's."""
+    env = product_env(database_url, home)
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "project", projection.name],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        for projection in all_projections()
+    ]
+
+
 def api_process(
     database_url: str, home: Path, port: int, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """`mcps-server api` as its own process (as in production), once it answers `/healthz`;
     embedded mode (no Kafka), test settings, and `extra_env` on top."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MCPS_HOME": str(home),
-        "PORT": str(port),
-        "MCPS_ENVIRONMENT": "test",
-        **(extra_env or {}),
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env = product_env(database_url, home, {"PORT": str(port), **(extra_env or {})})
     api = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "api"], env=env, stdout=subprocess.DEVNULL
     )

@@ -1,6 +1,8 @@
 """The gateway's hot path: direct MCP calls vs calls through our REST API and our native MCP
 endpoint, against the same upstream server, at 1, 16 and 128 concurrent clients.
 
+"hop" is `bench.bare_hop`: a bare HTTP forwarder, the least any Python gateway adds.
+
 The upstream is the toy stdio server (`tests/mcp_servers/toy_stdio.py`, tool `echo`) deployed
 as a process behind its bridge by the deployer (in this process). "Direct" calls the bridge's
 streamable-HTTP endpoint; "native" calls `/mcp/t/{slug}` with the same MCP client (ours, as
@@ -20,6 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +45,7 @@ from bench.common import (
     median,
     percentile,
     print_table,
+    projector_processes,
     require_services,
     tree_cpu,
 )
@@ -147,7 +153,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", default="1,16,128")
-    parser.add_argument("--modes", default="direct,rest,native", help="paths besides direct")
+    parser.add_argument(
+        "--modes", default="direct,hop,rest,native", help="paths besides direct (always run)"
+    )
     parser.add_argument(
         "--sdk", action="store_true", help="MCP calls with the official SDK's client, not ours"
     )
@@ -156,14 +164,18 @@ def main() -> None:
     client_counts = [int(c) for c in args.clients.split(",")]
     with (
         tempfile.TemporaryDirectory(prefix="mcps-bench-gw-") as tmp,
-        deploy_world(Path(tmp), package_store()) as world,
+        deploy_world(Path(tmp), package_store(), projectors=False) as world,
     ):
         reconciler = build_reconciler(world.container)
         stop = threading.Event()
         deployer = threading.Thread(target=run, args=(reconciler, stop), daemon=True)
         deployer.start()
-        api = None
+        api = hop = None
+        projectors: list[subprocess.Popen[bytes]] = []
         try:
+            # The read models are kept by processes of their own, as in distributed mode: in
+            # this one their threads would take the load generator's GIL after each billed call.
+            projectors = projector_processes(world.container.database_url, Path(tmp))
             world.deploy("bench", "toy")
             view = running(world, "bench")
             bridge = view["instances"][0]["endpoint"]
@@ -174,10 +186,15 @@ def main() -> None:
             port = free_port()
             api = api_process(world.container.database_url, Path(tmp), port, UNLIMITED_GATEWAY)
             base = f"http://127.0.0.1:{port}"
+            hop_port = free_port()
+            hop = _bare_hop(hop_port, bridge)
             auth = {"Authorization": f"Bearer {token}"}
             mcp_client = _measure_sdk if args.sdk else _measure_lean
             modes: dict[str, Callable[[int], Awaitable[Any]]] = {
                 "direct": lambda n: mcp_client(bridge, {}, "echo", n, args.seconds),
+                "hop": lambda n: mcp_client(
+                    f"http://127.0.0.1:{hop_port}/mcp", {}, "echo", n, args.seconds
+                ),
                 "rest": lambda n: _measure_rest(base, token, n, args.seconds),
                 "native": lambda n: mcp_client(
                     f"{base}/mcp/t/{slug}", auth, "bench__echo", n, args.seconds
@@ -192,9 +209,10 @@ def main() -> None:
                 for run_no in range(args.runs):
                     for mode, measure in modes.items():  # interleaved: drift hits all alike
                         log(f"{mode}, {clients} clients, run {run_no + 1}/{args.runs}")
-                        before = _cpu(api.pid, bridge_pid)
+                        gateway = hop.pid if mode == "hop" else api.pid
+                        before = _cpu(gateway, bridge_pid, projectors)
                         outcome = asyncio.run(measure(clients))
-                        after = _cpu(api.pid, bridge_pid)
+                        after = _cpu(gateway, bridge_pid, projectors)
                         spent = [b - a for a, b in zip(before, after, strict=True)]
                         results.setdefault((mode, clients), []).append(outcome)
                         cpu.setdefault((mode, clients), []).append(
@@ -243,30 +261,65 @@ def main() -> None:
             print(f"Call.Billed events recorded: {billed:,} (every call through the API)")
             print()
             print("CPU milliseconds per call, by process (medians of the runs; the load")
-            print("generator is the bench's own process; the bridge includes its server):")
+            print("generator is the bench's own process; the gateway is the API process, or the")
+            print("bare hop's for `hop`; the bridge includes its server; the projectors are the")
+            print("six read models' processes):")
             print_table(
-                ["path", "clients", "load generator", "API", "bridge + server", "total"],
+                [
+                    "path",
+                    "clients",
+                    "load generator",
+                    "gateway",
+                    "bridge + server",
+                    "projectors",
+                    "total",
+                ],
                 [
                     [mode, clients]
-                    + [f"{median([r[i] for r in cpu[(mode, clients)]]):.2f}" for i in range(3)]
+                    + [f"{median([r[i] for r in cpu[(mode, clients)]]):.2f}" for i in range(4)]
                     + [f"{median([sum(r) for r in cpu[(mode, clients)]]):.2f}"]
                     for clients in client_counts
                     for mode in modes
                 ],
             )
         finally:
-            if api is not None:
-                api.terminate()
-                api.wait(30)
+            for process in (api, hop, *projectors):
+                if process is not None:
+                    process.terminate()
+                    process.wait(30)
             stop.set()
             deployer.join(30)
             reconciler.stop_all()
             reconciler.close()
 
 
-def _cpu(api_pid: int, bridge_pid: int) -> tuple[float, float, float]:
-    """CPU seconds so far of this process, the API process and the bridge (with its server)."""
-    return time.process_time(), tree_cpu(api_pid) or 0.0, tree_cpu(bridge_pid) or 0.0
+def _bare_hop(port: int, upstream: str) -> subprocess.Popen[bytes]:
+    """`bench.bare_hop` in front of `upstream`, once it listens."""
+    hop = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_hop", "--port", str(port), "--upstream", upstream]
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return hop
+        except OSError:
+            if hop.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bare hop did not start") from None
+            time.sleep(0.1)
+
+
+def _cpu(
+    gateway_pid: int, bridge_pid: int, projectors: list[subprocess.Popen[bytes]]
+) -> tuple[float, float, float, float]:
+    """CPU seconds so far of this process, the gateway's, the bridge's (with its server) and
+    the projectors'."""
+    return (
+        time.process_time(),
+        tree_cpu(gateway_pid) or 0.0,
+        tree_cpu(bridge_pid) or 0.0,
+        sum(tree_cpu(p.pid) or 0.0 for p in projectors),
+    )
 
 
 def _bridge_pid(home: Path, endpoint: str) -> int:

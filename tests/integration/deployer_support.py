@@ -113,14 +113,17 @@ def package_store(request: pytest.FixtureRequest) -> Path:
 
 
 @contextmanager
-def deploy_world(home: Path, packages: Path) -> Iterator[DeployWorld]:
+def deploy_world(home: Path, packages: Path, *, projectors: bool = True) -> Iterator[DeployWorld]:
     """A database and container of its own; `toy` (1.0.0, 1.1.0) and `time` published.
-    `packages` is a package store kept between runs."""
+    `packages` is a package store kept between runs. Without `projectors` the read models
+    are the caller's to keep up (their own processes, say)."""
     (home / "packages").symlink_to(packages)
     policy = RuntimeSettings(commands=[sys.executable], allowed_hosts=["127.0.0.1"])
     with (
         throwaway_database() as url,
-        running_container(make_settings(url, home, runtime=policy)) as container,
+        running_container(
+            make_settings(url, home, runtime=policy), projectors=projectors
+        ) as container,
     ):
         tenancy = container.tenancy
         who = tenancy.register_user("ops@example.com", "opsy", "Sup3r-secret!")

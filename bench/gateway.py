@@ -1,18 +1,18 @@
 """The gateway's hot path: direct MCP calls vs calls through our REST API and our native MCP
 endpoint, against the same upstream server, at 1, 16 and 128 concurrent clients.
 
-"hop" is `bench.bare_hop`: a bare HTTP forwarder, the least any Python gateway adds.
-
 The upstream is the toy stdio server (`tests/mcp_servers/toy_stdio.py`, tool `echo`) deployed
 as a process behind its bridge by the deployer (in this process). "Direct" calls the bridge's
 streamable-HTTP endpoint; "native" calls `/mcp/t/{slug}` with the same MCP client (ours, as
 lean as the gateway's upstream client; `--sdk` for the official SDK's, which costs the load
 generator several ms of CPU per call on the same two cores); "rest" posts to
-`/api/v1/mcp/{name}/call` with aiohttp. The API runs as its own process (`mcps-server api`)
-with Redis rate limits on (limits raised so they never refuse), and every call through it is
-billed (a durable `Call.Billed` before the answer). Each client count runs `--runs` times for
-`--seconds` each; the tables show medians: rates and latencies, then CPU per call by process
-(which holds whatever else the machine is doing).
+`/api/v1/mcp/{name}/call` with aiohttp; "hop" sends the direct client's calls through
+`bench.bare_hop`, a bare HTTP forwarder: the least any Python gateway adds. The API runs as
+its own process (`mcps-server api`) with Redis rate limits on (limits raised so they never
+refuse), and every call through it is billed (a durable `Call.Billed` before the answer);
+the read models are kept by `mcps-server project` processes. Each client count runs
+`--runs` times for `--seconds` each; the tables show medians: rates and latencies, then CPU
+per call by process (which holds whatever else the machine is doing).
 
     python -m bench.gateway [--runs 3] [--seconds 4] [--clients 1,16,128] [--sdk]
 """

@@ -209,12 +209,10 @@ def test_a_conflicting_command_in_a_shared_batch_fails_alone(
     assert len(renamed) == 1
 
 
-def test_a_batch_is_cut_at_max_batch(recorder: GatedRecorder) -> None:
-    committer = GroupCommitter(max_batch=4)
-    app = new_tenancy(committer=committer, recorder=recorder)
-    given_a_team(app)
-    batches, inserts = committer.batches, len(recorder.inserts)
-
+def ten_registrations_behind_a_leader(
+    app: Tenancy, recorder: GatedRecorder, committer: GroupCommitter
+) -> list[Outcome]:
+    """Ten users registering while a leader holds the store; every command succeeds."""
     leader, outcomes = pile_up(
         app,
         recorder,
@@ -224,9 +222,19 @@ def test_a_batch_is_cut_at_max_batch(recorder: GatedRecorder) -> None:
             for i in range(10)
         ],
     )
-
     assert leader.error is None
     assert [o.error for o in outcomes] == [None] * 10
+    return outcomes
+
+
+def test_a_batch_is_cut_at_max_batch(recorder: GatedRecorder) -> None:
+    committer = GroupCommitter(max_batch=4)
+    app = new_tenancy(committer=committer, recorder=recorder)
+    given_a_team(app)
+    batches, inserts = committer.batches, len(recorder.inserts)
+
+    outcomes = ten_registrations_behind_a_leader(app, recorder, committer)
+
     assert committer.batches - batches == 1 + 3
     assert sorted(recorder.inserts[inserts + 1 :]) == [6, 12, 12]
     assert len({o.value.position for o in outcomes}) == 10
@@ -243,18 +251,8 @@ def test_a_leader_commits_at_most_max_leads_batches_in_a_row(
     given_a_team(app)
     inserts = len(recorder.inserts)
 
-    leader, outcomes = pile_up(
-        app,
-        recorder,
-        committer,
-        [
-            (lambda i=i: app.register_user(f"u{i}@example.com", f"user-{i}", PASSWORD))
-            for i in range(10)
-        ],
-    )
+    ten_registrations_behind_a_leader(app, recorder, committer)
 
-    assert leader.error is None
-    assert [o.error for o in outcomes] == [None] * 10
     threads = recorder.threads[inserts:]  # the held insert, then the three batches queued
     assert len(threads) == 4
     runs = [len(list(run)) for _, run in itertools.groupby(threads)]

@@ -76,6 +76,13 @@ class AuditProjection(Projection):
             " ON CONFLICT DO NOTHING"
         )
 
+    def apply_in_pipeline(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """One INSERT of the batch from column arrays, skipping rows already there: what
+        `apply_many` does, in a statement pipeline mode takes. The log projector writes its
+        live batches so, in one transaction of two round trips."""
+        columns = [list(column) for column in zip(*map(audit_row, envelopes), strict=True)]
+        cur.execute(_INSERT_FROM_ARRAYS.format(s=s), columns)
+
     def load_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
         """A replay's rows are all new, so they COPY straight into the view."""
         _copy_rows(cur, f"{s}.audit_view", envelopes)
@@ -84,6 +91,12 @@ class AuditProjection(Projection):
 _COLUMNS = (
     "position, tenant_id, actor, event_type, aggregate_id, aggregate_version, occurred_at,"
     " request_id, correlation_id, client_ip, data"
+)
+_INSERT_FROM_ARRAYS = (
+    f"INSERT INTO {{s}}.audit_view ({_COLUMNS}) SELECT * FROM unnest("
+    "%s::bigint[], %s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::integer[],"
+    " %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::jsonb[]"
+    ") ON CONFLICT DO NOTHING"
 )
 
 

@@ -122,11 +122,23 @@ class Projection(ABC):
         for envelope in envelopes:
             self.apply(cur, s, envelope)
 
+    def apply_in_pipeline(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
+        """`apply_many` in psycopg's pipeline mode, which refuses COPY. By default the same;
+        a projection whose `apply_many` copies overrides both."""
+        self.apply_many(cur, s, envelopes)
+
     @property
     def applies_per_event(self) -> bool:
         """True unless the projection writes batches itself (overrides `apply_many`): only
         then do its many small statements gain from psycopg's pipeline mode."""
         return type(self).apply_many is Projection.apply_many
+
+    @property
+    def pipelines(self) -> bool:
+        """Whether a batch can be written in pipeline mode (`apply_in_pipeline`)."""
+        return self.applies_per_event or (
+            type(self).apply_in_pipeline is not Projection.apply_in_pipeline
+        )
 
     def load_many(self, cur: Cursor, s: str, envelopes: Sequence[Envelope]) -> None:
         """`apply_many` into a schema a replay is filling from position 0 (see
@@ -157,10 +169,12 @@ class Projection(ABC):
         envelopes: Sequence[Envelope],
         positions: dict[tuple[str, int], int],
         versions: dict[UUID, int],
+        *,
+        pipelined: bool = False,
     ) -> int:
         """`apply_batch` inside a transaction the caller holds, with `LOCK_PROJECTION` taken
         and each aggregate's applied version read (the log projector reads them with the
-        events); returns events applied."""
+        events); in pipeline mode if `pipelined`. Returns events applied."""
         changed: dict[UUID, int] = {}
         fresh: list[Envelope] = []
         for envelope in envelopes:
@@ -173,7 +187,7 @@ class Projection(ABC):
             changed[event.originator_id] = event.originator_version
             fresh.append(envelope)
         if fresh:
-            self.apply_many(cur, s, fresh)
+            (self.apply_in_pipeline if pipelined else self.apply_many)(cur, s, fresh)
         _save_versions(cur, s, changed)
         _save_positions(cur, s, positions)
         return len(fresh)

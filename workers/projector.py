@@ -69,10 +69,11 @@ class LogProjector:
         self.applied = 0
         self._read = TrackedRead(events, projection, self.schema, batch_size)
         # Pipeline mode suits per-event statements (COPY refuses it); the one-transaction
-        # step calls `write_batch`, so it skips projections that wrap `apply_batch` (the
-        # ledger resets its cached chain head there).
+        # step calls `write_batch` in pipeline mode, so it takes projections that can write
+        # so (`Projection.pipelines`) and do not wrap `apply_batch` (the ledger resets its
+        # cached chain head there).
         self._pipelined = projection.applies_per_event
-        self._one_transaction = self._pipelined and (
+        self._one_transaction = projection.pipelines and (
             type(projection).apply_batch is Projection.apply_batch
         )
 
@@ -165,6 +166,7 @@ class LogProjector:
                         batch.envelopes,
                         {(LOG_SOURCE, 0): batch.end},
                         batch.versions,
+                        pipelined=True,
                     )
                 cur.execute("COMMIT")
         except BaseException:

@@ -103,12 +103,11 @@ def wait_for_commits(listener: Connection, timeout: float) -> frozenset[str]:
     in its NOTIFY (`ANY_TOPIC` for a commit that did not say); empty when `timeout` passed
     without a commit.
     """
-    topics: set[str] = set()
-    for notify in listener.notifies(timeout=timeout, stop_after=1):
-        topics.update(notify.payload.split(" ") if notify.payload else (ANY_TOPIC,))
-    for notify in listener.notifies(timeout=0.0):
-        topics.update(notify.payload.split(" ") if notify.payload else (ANY_TOPIC,))
-    return frozenset(topics)
+    notifies = [*listener.notifies(timeout=timeout, stop_after=1)]
+    notifies += listener.notifies(timeout=0.0)
+    return frozenset(
+        topic for n in notifies for topic in (n.payload.split(" ") if n.payload else (ANY_TOPIC,))
+    )
 
 
 def concerns(committed: frozenset[str], topics: Sequence[str], skipped: Sequence[str]) -> bool:

@@ -4,9 +4,9 @@ The store serialises writers with a table lock, so one insert transaction runs a
 each costs a round trip and an fsync. Here the first waiting caller becomes the leader, takes
 every command queued so far, and inserts them in one transaction; when that commits it goes on
 with the commands that queued meanwhile, for a few batches, then hands the lead to the first
-command queued and goes back to its caller. Each caller
-still gets its own outcome: if the shared insert hits a conflict, the batch is retried one
-command at a time so that only the commands that really conflict fail.
+command queued and goes back to its caller. Each caller still gets its own outcome: if the
+shared insert hits a conflict, the batch is retried one command at a time so that only the
+commands that really conflict fail.
 
 Callers encode their events before queueing and build their recordings after waking, so the
 leader's time between two inserts is spent on the insert alone.

@@ -68,7 +68,8 @@ class Projection(ABC):
     #: Tables holding tenant rows, and the RLS predicate each one uses.
     policies: ClassVar[dict[str, str]] = {}
 
-    #: Event classes never handled though `handles` is empty; `wants` says so too.
+    #: Event classes not handled where `handles` is empty (every other event is); `wants`
+    #: refuses them too. Followers of the log read past them and are not woken for them.
     skips: ClassVar[tuple[type, ...]] = ()
 
     @cached_property

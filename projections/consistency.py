@@ -12,17 +12,27 @@ from projections.watermark import kafka_topics, reached
 
 MAX_POLL_S = 0.01
 
-# Whether a read model has nothing to apply up to a position after its tracked one: the
-# position is committed (at most the head; under the store's table lock every id up to the
-# head is) and no event it handles lies between the two.
-_NOTHING_PENDING = f"""
-SELECT %(position)s <= (SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE})
-   AND NOT EXISTS (
-    SELECT 1 FROM {EVENTS_TABLE}
-    WHERE notification_id > %(tracked)s AND notification_id <= %(position)s
-      AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))
-      AND (%(skipped)s::text[] IS NULL OR topic <> ALL(%(skipped)s::text[]))
+# Whether a read model that follows the log has applied all it handles up to a position, in
+# one statement: its tracked position is there, or the position is committed (at most the
+# head; under the store's table lock every id up to the head is) and no event it handles
+# lies between the two (a log projector moves past others' events only lazily, see
+# `workers.projector.IDLE_STEP_S`).
+_LOG_REACHED = """
+WITH tracked AS (
+    SELECT coalesce(max(position), 0) AS position FROM {schema}.tracking
+    WHERE source = %(source)s AND part = 0
+)
+SELECT tracked.position >= %(position)s OR (
+    %(filtered)s
+    AND %(position)s <= (SELECT coalesce(max(notification_id), 0) FROM {events})
+    AND NOT EXISTS (
+        SELECT 1 FROM {events}
+        WHERE notification_id > tracked.position AND notification_id <= %(position)s
+          AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))
+          AND (%(skipped)s::text[] IS NULL OR topic <> ALL(%(skipped)s::text[]))
+    )
 ) AS reached
+FROM tracked
 """
 
 
@@ -39,18 +49,13 @@ def has_reached(
     with db.owner.connection() as conn:
         if distributed and not getattr(read_model, "follows_log_only", False):
             return reached(conn, projection, position, kafka_topics(read_model, prefix))
-        tracked = read_positions(conn, projection).get((LOG_SOURCE, 0), 0)
-        if tracked >= position:
-            return True
-        if not read_model.topics and not read_model.skipped_topics:
-            return False
-        # A log projector moves its position past events it does not handle only lazily
-        # (`workers.projector.IDLE_STEP_S`).
         row = conn.execute(
-            _NOTHING_PENDING,
+            _LOG_REACHED.format(schema=projection, events=EVENTS_TABLE),
             {
-                "tracked": tracked,
+                "source": LOG_SOURCE,
                 "position": position,
+                # A read model of every event has no others' events to be past.
+                "filtered": bool(read_model.topics or read_model.skipped_topics),
                 "topics": read_model.topics or None,
                 "skipped": read_model.skipped_topics or None,
             },

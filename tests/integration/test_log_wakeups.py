@@ -94,7 +94,9 @@ def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(
     try:
         owner = tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
         tenancy.create_team(owner, "acme", "Acme")
-        time.sleep(0.3)  # the projector is up and has applied what there was
+        with store.db.connect_owner(autocommit=True) as conn:  # applied what there was
+            head = store.events.head()
+            assert wait_until(lambda: projector.position(conn) >= head, timeout=5.0)
         steps = projector.steps
         started = time.monotonic()
         for i in range(40):  # events it does not handle, one commit each

@@ -2,10 +2,10 @@
 
 Each finished call builds its `Call.Billed` in its own context (the event takes the caller's
 tenant, actor and request ids from it) and waits on a future while it queues; one drain task
-hands the whole queue to a worker thread, which appends them in one store transaction
-(`Billing.save_billed`), and wakes each caller with its own outcome. Calls that finish while a
-batch commits form the next one, so under load a transaction carries many calls, and an idle
-gateway still bills a lone call at once.
+appends the whole queue in one store transaction, from the loop itself (`AsyncAppender`: no
+worker thread to wait for the GIL), and wakes each caller with its own outcome. Calls that
+finish while a batch commits form the next one, so under load a transaction carries many
+calls, and an idle gateway still bills a lone call at once.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from eventsourcing.persistence import IntegrityError
 
-from domain.billing.application import Billing, CallRecord
+from domain.billing.application import AlreadyBilledError, Billing, CallRecord
 from domain.billing.calls import Call
+from infra.async_append import AsyncAppender
 
 #: At most this many calls in one transaction.
 MAX_BATCH = 512
 
 
 class BillingQueue:
-    def __init__(self, billing: Billing) -> None:
+    def __init__(self, billing: Billing, appender: AsyncAppender) -> None:
         self.billing = billing
+        self.appender = appender
         self._queued: list[tuple[Call.Billed, asyncio.Future[int]]] = []
         self._drain: asyncio.Task[None] | None = None
         self.batches = 0
@@ -45,9 +47,7 @@ class BillingQueue:
             while self._queued:
                 batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
                 try:
-                    outcomes: list[Any] = await run_in_threadpool(
-                        self.billing.save_billed, [event for event, _ in batch]
-                    )
+                    outcomes: list[Any] = await self._save([event for event, _ in batch])
                 except Exception as failure:  # the store refused the batch: each caller hears
                     outcomes = [failure] * len(batch)
                 self.batches += 1
@@ -63,3 +63,16 @@ class BillingQueue:
                 if not done.done():
                     done.set_exception(RuntimeError("billing stopped before this call's turn"))
             self._queued = []
+
+    async def _save(self, events: list[Call.Billed]) -> list[int | AlreadyBilledError]:
+        """As `Billing.save_billed`: each call's position, or `AlreadyBilledError` for an id
+        billed before; a taken id sends the batch again one call at a time."""
+        try:
+            return list(await self.appender.append(events))
+        except IntegrityError:
+            if len(events) == 1:
+                return [AlreadyBilledError(str(events[0].originator_id))]
+            return [outcome for event in events for outcome in await self._save([event])]
+
+    async def close(self) -> None:
+        await self.appender.close()

@@ -34,6 +34,7 @@ from domain.billing.calls import Call
 from domain.billing.pricing import CallStatus, charge_for, free_quota
 from domain.deployments.errors import DeploymentNotFoundError
 from domain.shared.context import actor_var, tenant_id_var
+from infra.async_append import AsyncAppender
 from infra.container import Container
 from infra.mcp.wire import RpcError
 from projections.usage_queries import free_calls_used
@@ -79,7 +80,9 @@ class Gateway:
         self.settings = settings
         self.callers = CallerCache(container, settings.cache_seconds)
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
-        self.billing = BillingQueue(container.billing)
+        self.billing = BillingQueue(
+            container.billing, AsyncAppender(container.events.recorder, container.billing.mapper)
+        )
         self.routes = RouteTable(container.db, settings.cache_seconds, self.pool.retire)
         #: Calls in flight per deployment, for the autoscaler (made on the serving loop).
         self.load = LoadPublisher(
@@ -98,6 +101,7 @@ class Gateway:
         await self.load.close()
         await self.pool.close()
         await self.limits.close()
+        await self.billing.close()
 
     # --- looking things up ---------------------------------------------------------------
 

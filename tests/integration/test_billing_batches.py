@@ -7,10 +7,13 @@ import asyncio
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+import psycopg
+
 from api.gateway.billing_queue import BillingQueue
 from domain.billing.application import AlreadyBilledError, CallRecord
 from domain.billing.pricing import CallStatus, Charge
 from domain.shared.context import bound
+from infra.async_append import AsyncAppender
 from infra.container import Container
 from tests.integration.usage_support import billed_in_store
 
@@ -46,8 +49,15 @@ def test_a_repeated_call_id_fails_alone_in_its_batch(container: Container) -> No
     assert stored == sorted([str(first.call_id), str(other.call_id)])
 
 
+def billing_queue(container: Container) -> BillingQueue:
+    """The gateway's queue, appending from the event loop as the gateway does."""
+    return BillingQueue(
+        container.billing, AsyncAppender(container.events.recorder, container.billing.mapper)
+    )
+
+
 def test_calls_billed_together_keep_their_own_callers(container: Container) -> None:
-    queue = BillingQueue(container.billing)
+    queue = billing_queue(container)
     tenants = [str(uuid4()) for _ in range(20)]
 
     async def bill_as(tenant: str) -> int:
@@ -55,7 +65,10 @@ def test_calls_billed_together_keep_their_own_callers(container: Container) -> N
             return await queue.bill(record())
 
     async def everyone() -> list[int]:
-        return await asyncio.gather(*(bill_as(t) for t in tenants))
+        try:
+            return await asyncio.gather(*(bill_as(t) for t in tenants))
+        finally:
+            await queue.close()
 
     positions = asyncio.run(everyone())
     assert len(set(positions)) == 20
@@ -64,3 +77,45 @@ def test_calls_billed_together_keep_their_own_callers(container: Container) -> N
     assert sorted((e.tenant_id, e.actor) for e in billed) == sorted(  # type: ignore[attr-defined]
         (t, f"token:{t}") for t in tenants
     )
+
+
+def test_a_repeated_call_id_fails_alone_in_the_queues_batch(container: Container) -> None:
+    queue = billing_queue(container)
+    first, other = record(), record()
+    twin = record(first.call_id)
+
+    async def together() -> list[int | BaseException]:
+        try:
+            return await asyncio.gather(
+                *(queue.bill(r) for r in (first, twin, other)), return_exceptions=True
+            )
+        finally:
+            await queue.close()
+
+    outcomes = asyncio.run(together())
+
+    assert isinstance(outcomes[0], int) and isinstance(outcomes[2], int)
+    assert isinstance(outcomes[1], AlreadyBilledError)
+    assert queue.batches == 1  # one shared batch, sent again one call at a time
+    stored = sorted(str(e.originator_id) for e in billed_in_store(container))
+    assert stored == sorted([str(first.call_id), str(other.call_id)])
+
+
+def test_the_queue_bills_on_after_its_connection_is_lost(container: Container) -> None:
+    queue = billing_queue(container)
+
+    async def bill_kill_bill() -> tuple[int, int]:
+        try:
+            before = await queue.bill(record())
+            connection = queue.appender._connection  # the one it keeps, as tests may reach
+            assert connection is not None
+            with psycopg.connect(container.database_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [connection.info.backend_pid])
+            return before, await queue.bill(record())
+        finally:
+            await queue.close()
+
+    before, after = asyncio.run(bill_kill_bill())
+
+    assert after > before
+    assert len(billed_in_store(container)) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from eventsourcing.utils import resolve_topic
 
 from domain.billing.calls import Call
 from domain.shared.sealed import Sealer
-from projections.base import TENANT_POLICY, Cursor, Envelope, Projection
+from projections.base import TENANT_POLICY, Cursor, Envelope, Projection, StoredDecoder
 from projections.events import METADATA_FIELDS, public_payload, type_name
 
 
@@ -137,9 +137,6 @@ def _dumps(payload: Any) -> str:
 
 
 # --- rows straight from the stored form ------------------------------------------------------
-
-#: Builds an envelope from a stored event: (position, originator id, version, topic, state).
-StoredDecoder = Callable[[int, UUID, int, str, bytes], Envelope]
 
 
 class AuditedEvent:

@@ -9,7 +9,7 @@ effect whatever the transport redelivers. Replay builds a shadow schema and swap
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -57,6 +57,10 @@ class Envelope:
         return type(self.event).__qualname__
 
 
+#: Builds an envelope from a stored event: (position, originator id, version, topic, state).
+StoredDecoder = Callable[[int, UUID, int, str, bytes], Envelope]
+
+
 class Projection(ABC):
     """A read model: its schema DDL, the events it handles, and how it applies them."""
 
@@ -67,6 +71,10 @@ class Projection(ABC):
     ddl: ClassVar[str]
     #: Tables holding tenant rows, and the RLS predicate each one uses.
     policies: ClassVar[dict[str, str]] = {}
+
+    #: False for a read model whose rows turn away a redelivered event themselves (the
+    #: ledger's chain, keyed by log position): no per-aggregate version is kept or checked.
+    tracks_versions: ClassVar[bool] = True
 
     #: Event classes not handled where `handles` is empty (every other event is); `wants`
     #: refuses them too. Followers of the log read past them and are not woken for them.
@@ -159,8 +167,10 @@ class Projection(ABC):
         with conn.transaction(), conn.cursor() as cur:
             # One writer per projection at a time: the replay swap takes the same lock.
             cur.execute(LOCK_PROJECTION, [self.name])
-            wanted = {e.event.originator_id for e in envelopes if self.wants(e.event)}
-            versions = _load_versions(cur, s, wanted)
+            versions: dict[UUID, int] = {}
+            if self.tracks_versions:
+                wanted = {e.event.originator_id for e in envelopes if self.wants(e.event)}
+                versions = _load_versions(cur, s, wanted)
             return self.write_batch(cur, s, envelopes, positions, versions)
 
     def write_batch(
@@ -182,6 +192,9 @@ class Projection(ABC):
             event = envelope.event
             if not self.wants(event):
                 continue  # not ours: no version to keep either (a call is one event each)
+            if not self.tracks_versions:
+                fresh.append(envelope)
+                continue
             seen = changed.get(event.originator_id, versions.get(event.originator_id, 0))
             if event.originator_version <= seen:
                 continue  # redelivered: already in the rows

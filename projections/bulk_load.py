@@ -47,9 +47,13 @@ def load_batch(
         fresh = [e for e in envelopes if projection.wants(e.event)]
         if fresh:
             projection.load_many(cur, schema, fresh)
-        with cur.copy(f"COPY {schema}.{VERSIONS_LOG} (originator_id, version) FROM STDIN") as copy:
-            for envelope in envelopes:
-                copy.write_row((envelope.event.originator_id, envelope.event.originator_version))
+        if projection.tracks_versions:
+            with cur.copy(
+                f"COPY {schema}.{VERSIONS_LOG} (originator_id, version) FROM STDIN"
+            ) as copy:
+                for envelope in envelopes:
+                    event = envelope.event
+                    copy.write_row((event.originator_id, event.originator_version))
         _save_positions(cur, schema, positions)
     return len(fresh)
 

@@ -10,7 +10,6 @@ tail of the log can therefore still claim the head as its position.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -18,7 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from infra.eventstore import EventStore
-from projections.base import LOG_SOURCE, Envelope, Projection
+from projections.base import LOG_SOURCE, Envelope, Projection, StoredDecoder
 
 _READ = """
 WITH tracked AS (
@@ -29,20 +28,17 @@ WITH tracked AS (
         AS head
 )
 SELECT tracked.position, head.head, e.notification_id, e.originator_id, e.originator_version,
-       e.topic, e.state, applied.version AS applied_version
+       e.topic, e.state, {applied_version} AS applied_version
 FROM tracked CROSS JOIN head
 LEFT JOIN LATERAL (
     SELECT * FROM {events} e
     WHERE e.notification_id > tracked.position AND e.notification_id <= head.head {topics}
     ORDER BY e.notification_id LIMIT %(limit)s
 ) e ON true
-LEFT JOIN {schema}.applied applied ON applied.originator_id = e.originator_id
+{applied}
 ORDER BY e.notification_id
 """
-
-
-#: Builds an envelope from a stored event: (position, originator id, version, topic, state).
-StoredDecoder = Callable[[int, UUID, int, str, bytes], Envelope]
+_APPLIED = "LEFT JOIN {schema}.applied applied ON applied.originator_id = e.originator_id"
 
 
 @runtime_checkable
@@ -86,8 +82,11 @@ class TrackedRead:
         self.limit = limit
         self._decode = stored_decoder(events, projection)
         recorder = events.recorder
+        tracks = projection.tracks_versions
         self._statement = _READ.format(
             schema=schema,
+            applied_version="applied.version" if tracks else "NULL::integer",
+            applied=_APPLIED.format(schema=schema) if tracks else "",
             events=f"{recorder.datastore.schema}.{recorder.events_table_name}",
             topics=("AND e.topic = ANY(%(topics)s)" if projection.topics else "")
             + (" AND e.topic <> ALL(%(skipped)s)" if projection.skipped_topics else ""),

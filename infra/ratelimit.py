@@ -13,9 +13,10 @@ a used-up quota.
 Many API processes share the limits, so the state lives in Redis and the read-check-write runs
 in one Lua script: Redis runs a script with nothing interleaved, which makes the check across
 several keys atomic without locks or WATCH retries, and the whole decision costs one round
-trip (EVALSHA; redis-py loads the script again when Redis answers NOSCRIPT, e.g. after a
-restart). The script reads the clock with TIME, so processes whose own clocks disagree still
-refill buckets alike. The keys of one call must live on one node (no Redis Cluster here).
+trip (EVALSHA over `infra.redis_pipe`, which loads the script again when Redis answers
+NOSCRIPT, e.g. after a restart). The script reads the clock with TIME, so processes whose
+own clocks disagree still refill buckets alike. The keys of one call must live on one node
+(no Redis Cluster here).
 
 `LocalRateLimiter` is the same algorithm in-process, for the embedded single-process mode.
 """
@@ -29,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
+from infra.redis_pipe import RedisPipe, Script
 
 PREFIX = "mcps:rl:"
 BUCKET_SLACK_MS = 1000  # a bucket's key outlives the moment it is full again by this much
@@ -104,7 +105,7 @@ def _decision(
 # ARGV: n, rate and burst of each bucket, then the quota's limit and resets_at.
 # Returns {refuser, retry_after, limit, remaining, reset}, refuser as in _decision. Fractions
 # go back as strings: Redis truncates a Lua number in a reply to an integer.
-_ACQUIRE = f"""
+_ACQUIRE = Script(f"""
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local n = tonumber(ARGV[1])
@@ -149,12 +150,12 @@ for i = 1, n do
   end
 end
 return {{refuser, tostring(wait), limit, remaining, tostring(reset)}}
-"""
+""")
 
 # KEYS[1]: the counter. ARGV: expires_at (whole unix seconds), then the value a new counter
 # starts from, or '' to return nil for a new counter (the caller then seeds and calls again).
 # Checking and setting inside the script is SET NX: of racing seeders, the first one wins.
-_COUNT = """
+_COUNT = Script("""
 local new = redis.call('EXISTS', KEYS[1]) == 0
 if new then
   if ARGV[2] == '' then return false end
@@ -163,12 +164,7 @@ end
 local value = redis.call('INCR', KEYS[1])
 if new then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
 return value
-"""
-
-
-#: Redis connections per process, and how long a call waits for one when all are busy.
-POOL_SIZE = 64
-POOL_WAIT_S = 5.0
+""")
 
 
 class RedisRateLimiter:
@@ -178,12 +174,7 @@ class RedisRateLimiter:
         # A blocking pool: past `POOL_SIZE` calls in flight the next one waits for a
         # connection. redis-py's default pool raises at once instead (MaxConnectionsError at
         # 100), which turned a burst of calls into server errors.
-        pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
-        )
-        self._redis = redis.Redis(connection_pool=pool)
-        self._acquire = self._redis.register_script(_ACQUIRE)
-        self._count = self._redis.register_script(_COUNT)
+        self._redis = RedisPipe(url)
 
     async def acquire(self, buckets: Sequence[Bucket], quota: Quota | None = None) -> Decision:
         keys = [PREFIX + b.key for b in buckets]
@@ -193,21 +184,22 @@ class RedisRateLimiter:
         if quota is not None:
             keys.append(PREFIX + quota.key)
             args += (quota.limit, quota.resets_at)
-        refuser, wait, limit, remaining, reset = await self._acquire(keys, args)
+        reply = await self._redis.run_script(_ACQUIRE, keys, args)
+        refuser, wait, limit, remaining, reset = reply
         return _decision(buckets, quota, refuser, float(wait), limit, remaining, float(reset))
 
     async def count(
         self, key: str, expires_at: float, seed: Callable[[], Awaitable[int]] | None = None
     ) -> int:
         keys, at = [PREFIX + key], math.ceil(expires_at)
-        value = await self._count(keys, [at, 0 if seed is None else ""])
+        value = await self._redis.run_script(_COUNT, keys, [at, 0 if seed is None else ""])
         if value is None:
             assert seed is not None
-            value = await self._count(keys, [at, await seed()])
+            value = await self._redis.run_script(_COUNT, keys, [at, await seed()])
         return int(value)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.close()
 
 
 class LocalRateLimiter:

@@ -17,7 +17,7 @@ from uuid import UUID
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from api.gateway.billing_queue import BillingQueue
+from api.gateway.billing_queue import DRAINS, BillingQueue
 from api.gateway.callers import Caller, CallerCache
 from api.gateway.errors import (
     GatewayUnavailableError,
@@ -80,8 +80,9 @@ class Gateway:
         self.settings = settings
         self.callers = CallerCache(container, settings.cache_seconds)
         self.pool = UpstreamPool(container.settings.runtime.allowed_hosts)
+        events, billing = container.events, container.billing
         self.billing = BillingQueue(
-            container.billing, AsyncAppender(container.events.recorder, container.billing.mapper)
+            billing, [AsyncAppender(events.recorder, billing.mapper) for _ in range(DRAINS)]
         )
         self.routes = RouteTable(container.db, settings.cache_seconds, self.pool.retire)
         #: Calls in flight per deployment, for the autoscaler (made on the serving loop).

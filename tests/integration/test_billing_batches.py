@@ -4,12 +4,13 @@ repeated call id fails alone without taking its batch with it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 import psycopg
 
-from api.gateway.billing_queue import BillingQueue
+from api.gateway.billing_queue import DRAINS, BillingQueue
 from domain.billing.application import AlreadyBilledError, CallRecord
 from domain.billing.pricing import CallStatus, Charge
 from domain.shared.context import bound
@@ -51,8 +52,9 @@ def test_a_repeated_call_id_fails_alone_in_its_batch(container: Container) -> No
 
 def billing_queue(container: Container) -> BillingQueue:
     """The gateway's queue, appending from the event loop as the gateway does."""
+    events, billing = container.events, container.billing
     return BillingQueue(
-        container.billing, AsyncAppender(container.events.recorder, container.billing.mapper)
+        billing, [AsyncAppender(events.recorder, billing.mapper) for _ in range(DRAINS)]
     )
 
 
@@ -107,8 +109,8 @@ def test_the_queue_bills_on_after_its_connection_is_lost(container: Container) -
     async def bill_kill_bill() -> tuple[int, int]:
         try:
             before = await queue.bill(record())
-            connection = queue.appender._connection  # the one it keeps, as tests may reach
-            assert connection is not None
+            # the connection its drain used, as tests may reach it
+            (connection,) = [a._connection for a in queue.appenders if a._connection]
             with psycopg.connect(container.database_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", [connection.info.backend_pid])
             return before, await queue.bill(record())
@@ -119,3 +121,43 @@ def test_the_queue_bills_on_after_its_connection_is_lost(container: Container) -
 
     assert after > before
     assert len(billed_in_store(container)) == 2
+
+
+def test_calls_queued_while_a_batch_commits_go_out_on_the_second_drain(
+    container: Container,
+) -> None:
+    queue = billing_queue(container)
+
+    async def waiting_at_the_lock(count: int) -> None:
+        deadline = time.monotonic() + 10
+        with psycopg.connect(container.database_url, autocommit=True) as probe:
+            while time.monotonic() < deadline:
+                (waiting,) = probe.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                    " AND relation = 'mcps_events'::regclass"
+                ).fetchone() or (0,)
+                if waiting >= count:
+                    return
+                await asyncio.sleep(0.01)
+        raise AssertionError(f"fewer than {count} inserts wait at the table lock")
+
+    async def behind_a_held_lock() -> list[int]:
+        with psycopg.connect(container.database_url) as holder:
+            holder.execute("LOCK TABLE mcps_events IN EXCLUSIVE MODE")
+            first = asyncio.create_task(queue.bill(record()))
+            await waiting_at_the_lock(1)
+            second = asyncio.create_task(queue.bill(record()))
+            await waiting_at_the_lock(2)  # both drains' inserts wait inside the server
+            rest = [asyncio.create_task(queue.bill(record())) for _ in range(8)]
+            await asyncio.sleep(0.05)
+            holder.rollback()
+        try:
+            return await asyncio.gather(first, second, *rest)
+        finally:
+            await queue.close()
+
+    positions = asyncio.run(behind_a_held_lock())
+
+    assert len(set(positions)) == 10
+    assert queue.batches == 3  # one call each on the two drains, then the eight together
+    assert len(billed_in_store(container)) == 10

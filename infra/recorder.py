@@ -8,9 +8,9 @@ for while the lock is held and every other writer queues behind it.
 
 This recorder does the same things in the same transaction, with the same finite lock timeout,
 and commits before it returns (synchronous_commit stays on): it only sends them as one call of
-a server-side function, prepared on connections kept for writing. Its NOTIFY also names the topics
-written, so a follower can sleep through commits of events it does not handle. A duplicate
-(originator_id, originator_version) still raises eventsourcing's `IntegrityError`.
+a server-side function, prepared on connections kept for writing. Its NOTIFY also names the
+topics written, so a follower can sleep through commits of events it does not handle. A
+duplicate (originator_id, originator_version) still raises eventsourcing's `IntegrityError`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from eventsourcing import persistence
@@ -130,7 +130,7 @@ class OneTripRecorder(PostgresApplicationRecorder):
             result = cursor.connection.pgconn.exec_prepared(_STATEMENT, params)
             if result.status != ExecStatus.TUPLES_OK:
                 raise _failure(cursor.connection, result)
-        return [int(result.get_value(row, 0) or 0) for row in range(result.ntuples)]
+        return [int(cast(bytes, result.get_value(row, 0))) for row in range(result.ntuples)]
 
     def insert_params(self, stored_events: Sequence[StoredEvent]) -> list[str]:
         """The insert function's arguments for `stored_events`, as text.

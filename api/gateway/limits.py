@@ -13,7 +13,7 @@ from uuid import UUID
 from starlette.concurrency import run_in_threadpool
 
 from api.gateway.callers import Caller
-from api.gateway.errors import QuotaExceededError, RateLimitedError
+from api.gateway.errors import GatewayUnavailableError, QuotaExceededError, RateLimitedError
 from domain.billing.plans import limits_of
 from infra.ratelimit import Bucket, Decision, Quota, build_rate_limiter
 from infra.settings import Settings
@@ -76,7 +76,10 @@ class Limits:
             quota = Quota(
                 f"quota:{caller.tenant_id}:{start:%Y-%m}", plan.monthly_calls, end.timestamp()
             )
-        decision = await self.limiter.acquire(buckets, quota)
+        try:
+            decision = await self.limiter.acquire(buckets, quota)
+        except (OSError, TimeoutError) as lost:  # ConnectionError is an OSError
+            raise _unavailable(lost) from lost
         if decision.allowed:
             return decision
         headers = rate_headers(decision)
@@ -105,7 +108,21 @@ class Limits:
                 log.warning("free calls of %s not seeded from usage", tenant_id, exc_info=True)
                 return 0
 
-        return await self.limiter.count(key, end.timestamp(), counted_so_far)
+        try:
+            return await self.limiter.count(key, end.timestamp(), counted_so_far)
+        except (OSError, TimeoutError) as lost:
+            # The call was made and must be billed: count from the usage store instead.
+            log.warning("free-call counter unreachable, counted from usage: %s", lost)
+            return await counted_so_far() + 1
+
+
+def _unavailable(lost: BaseException) -> GatewayUnavailableError:
+    """Limits that cannot be checked refuse the call (503, before anything is sent), as the
+    shared store of every API process's limits is out of reach."""
+    log.warning("rate limits unreachable: %s", lost)
+    return GatewayUnavailableError(
+        "the gateway cannot check its rate limits right now", retry_after=1.0
+    )
 
 
 def rate_headers(decision: Decision) -> dict[str, str]:

@@ -23,7 +23,6 @@ from infra.ratelimit import (
     RedisRateLimiter,
     build_rate_limiter,
 )
-from tests.support import require_env
 
 pytestmark = pytest.mark.anyio
 
@@ -47,16 +46,6 @@ async def main(url, key, start, seconds):
 
 asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))
 """
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return require_env("REDIS_URL")
 
 
 @pytest.fixture

@@ -13,19 +13,8 @@ import pytest
 import redis.asyncio as redis
 
 from infra.redis_pipe import RedisError, RedisPipe, Script
-from tests.support import require_env
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return require_env("REDIS_URL")
 
 
 @pytest.fixture

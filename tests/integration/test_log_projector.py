@@ -17,9 +17,10 @@ import pytest
 from domain.tenancy.tokens import ApiToken
 from infra.container import Container
 from infra.eventstore import build_tenancy, open_event_store
-from projections.base import Cursor, Envelope, Projection
+from projections.base import LOG_SOURCE, Cursor, Envelope, Projection
+from projections.ledger import LedgerProjection, verify
 from tests.support import make_settings, running_container
-from workers.projector import LogProjector, wait_until
+from workers.projector import LogProjector, read_after, wait_until
 
 PASSWORD = "Sup3r-secret!"
 TIMEOUT = 60.0
@@ -139,3 +140,27 @@ def test_a_failed_batch_rolls_back_and_is_applied_again(store: Container) -> Non
         projector.catch_up(conn)
         assert projector.position(conn) == store.events.head()
         assert sorted(seen(conn)) == sorted(log_ids(conn))
+
+
+def test_the_ledger_turns_a_redelivered_batch_away_by_position(store: Container) -> None:
+    """The ledger keeps no applied versions (`tracks_versions = False`): its chain, keyed by
+    log position, is what makes a batch applied twice leave it as it was."""
+    tenancy = store.tenancy
+    owner = tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
+    tenancy.create_team(owner, "acme", "Acme")
+    ledger = LedgerProjection()
+    with store.db.connect_owner(autocommit=True) as conn:
+        LogProjector(store.events, store.db, ledger).catch_up(conn)
+        chain = conn.execute("SELECT position, hash FROM ledger.chain ORDER BY 1").fetchall()
+        batch = read_after(store.events, 0, 1000, [])
+        assert batch is not None
+        envelopes, end = batch
+
+        ledger.apply_batch(conn, envelopes, {(LOG_SOURCE, 0): end})
+
+        assert conn.execute("SELECT position, hash FROM ledger.chain ORDER BY 1").fetchall() == (
+            chain
+        )
+        assert [r["position"] for r in chain] == log_ids(conn)
+        assert conn.execute("SELECT count(*) AS n FROM ledger.applied").fetchone() == {"n": 0}
+        assert verify(conn) == (len(chain), None)

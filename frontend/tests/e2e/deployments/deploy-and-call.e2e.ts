@@ -75,8 +75,15 @@ describe('deploy a server and call it, in the browser', () => {
     await page.click('[data-testid=empty-marketplace]')
     await page.waitForURL('**/marketplace')
     await page.fill('[data-testid=search] input', 'time')
+    // Until the search has answered: a card of the full list, clicked while the results
+    // replace it, is a click on a node that is gone.
+    await page.waitForFunction(() => {
+      const results = document.querySelector('[data-testid=results]')
+      const cards = results?.querySelectorAll('[data-testid=service-card]') ?? []
+      const names = [...cards].map((card) => card.getAttribute('data-service'))
+      return results !== null && !results.classList.contains('stale') && names.join() === 'time'
+    })
     const card = page.locator('[data-testid=service-card][data-service=time]')
-    await card.waitFor()
     await screenshot(page, 'marketplace-search-time')
     await card.click()
     await page.locator('[data-testid=service-header][data-service=time]').waitFor()

@@ -68,14 +68,8 @@ class AsyncAppender:
 
     async def _connected(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            pool = self.recorder.datastore.pool
-            kwargs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
-            self._connection = await psycopg.AsyncConnection.connect(
-                pool.conninfo,
-                autocommit=True,
-                connect_timeout=max(1, round(pool.timeout)),
-                **kwargs,
-            )
+            args = self.recorder.writer_connect_args()
+            self._connection = await psycopg.AsyncConnection.connect(**args)
         return self._connection
 
     async def _drop(self) -> None:

@@ -177,12 +177,20 @@ class OneTripRecorder(PostgresApplicationRecorder):
         else:
             cursor.connection.close()
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def writer_connect_args(self) -> dict[str, Any]:
+        """How a writer connects: the store's pool's target and options, autocommit, tuples
+        for rows (no row factory), within the pool's timeout."""
         pool = self.datastore.pool
         kwargs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
-        connection = psycopg.Connection.connect(
-            pool.conninfo, autocommit=True, connect_timeout=max(1, round(pool.timeout)), **kwargs
-        )
+        return {
+            "conninfo": pool.conninfo,
+            "autocommit": True,
+            "connect_timeout": max(1, round(pool.timeout)),
+            **kwargs,
+        }
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        connection = psycopg.Connection.connect(**self.writer_connect_args())
         try:
             result = connection.pgconn.prepare(_STATEMENT, self._prepared_call)
             if result.status != ExecStatus.COMMAND_OK:

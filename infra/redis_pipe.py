@@ -10,6 +10,10 @@ first out; hiredis (redis-py's optional C parser) reads the replies.
 The connection opens on first use and again after it is lost: the calls waiting on a lost
 connection fail with `ConnectionError` (their scripts may or may not have run; a rate-limit
 token taken for a call that then fails is the caller's loss, never a second call).
+
+`redis://[user:password@]host[:port][/db]` connects over TCP; `unix://[user:password@]/path
+[?db=N]` (redis-py's form) over a Unix socket, for a Redis on the same host: no TCP stack on
+either side, which took a tenth of the API's CPU per call on loopback.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import hashlib
 from collections import deque
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -104,13 +108,19 @@ class RedisPipe:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "redis":
-            raise ValueError(f"REDIS_URL: only redis:// is supported here, not {parts.scheme!r}")
+        if parts.scheme not in ("redis", "unix"):
+            raise ValueError(
+                f"REDIS_URL: only redis:// and unix:// are supported here, not {parts.scheme!r}"
+            )
+        self._socket = unquote(parts.path) if parts.scheme == "unix" else None
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 6379
         self._username = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
-        self._db = int(parts.path.lstrip("/") or 0)
+        if self._socket is None:
+            self._db = int(parts.path.lstrip("/") or 0)
+        else:
+            self._db = int(parse_qs(parts.query).get("db", ["0"])[0])
         self._replies: _Replies | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -144,9 +154,11 @@ class RedisPipe:
 
     async def _connect(self) -> _Replies:
         loop = asyncio.get_running_loop()
-        _, replies = await asyncio.wait_for(
-            loop.create_connection(_Replies, self._host, self._port), REPLY_TIMEOUT_S
-        )
+        if self._socket is None:
+            opening = loop.create_connection(_Replies, self._host, self._port)
+        else:
+            opening = loop.create_unix_connection(_Replies, self._socket)
+        _, replies = await asyncio.wait_for(opening, REPLY_TIMEOUT_S)
         try:
             if self._password is not None:
                 auth = (self._username, self._password) if self._username else (self._password,)

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
+    #: `redis://host:port/db`, or `unix:///path/redis.sock?db=N` for a Redis on this host
+    #: (as `DATABASE_URL` may name a socket folder: `postgresql://user:pw@/db?host=/run/pg`).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     clickhouse_url: str | None = Field(default=None, validation_alias="CLICKHOUSE_URL")
     #: The ClickHouse database holding usage, activity and logs (one per installation).

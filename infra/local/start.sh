@@ -106,6 +106,7 @@ EOF
 start_redis() {
   local t; t=$(date +%s%N)
   redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --unixsocket "$DIR/redis/redis.sock" --unixsocketperm 700 \
     --dir "$DIR/redis" --pidfile "$DIR/redis/redis.pid" --logfile "$DIR/redis/redis.log"
   local i
   for i in $(seq 100); do
@@ -354,6 +355,7 @@ fi
   printf 'export %s=%q\n' \
     DATABASE_URL "postgresql://mcps:mcps@127.0.0.1:$PGPORT/mcps" \
     REDIS_URL "redis://127.0.0.1:$RPORT/0" \
+    REDIS_SOCKET "$DIR/redis/redis.sock" \
     KAFKA_BOOTSTRAP_SERVERS "127.0.0.1:$KPORT" \
     MCPS_SERVICES_DIR "$DIR" \
     PG_BINDIR "$PG_BINDIR" \

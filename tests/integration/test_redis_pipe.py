@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as redis
 
 from infra.redis_pipe import RedisError, RedisPipe, Script
+from tests.support import require_env
 
 pytestmark = pytest.mark.anyio
 
@@ -105,6 +106,22 @@ async def test_the_database_in_the_url_is_selected(redis_url: str) -> None:
         await admin.aclose()
 
 
-def test_only_plain_redis_urls_are_taken() -> None:
-    with pytest.raises(ValueError, match="only redis://"):
+async def test_a_unix_socket_url_reaches_the_same_redis(redis_url: str) -> None:
+    """`unix:///path?db=N`: the same server and database as over TCP, from any task."""
+    key = f"pipe:{uuid.uuid4()}"
+    pipe = RedisPipe(f"unix://{require_env('REDIS_SOCKET')}?db=3")
+    admin = redis.from_url(urlsplit(redis_url)._replace(path="/3").geturl())
+    try:
+        replies = await asyncio.gather(*(pipe.execute("INCR", key) for _ in range(50)))
+        assert sorted(replies) == list(range(1, 51))
+        assert await admin.get(key) == b"50"
+        assert b"laddr=/" in await pipe.execute("CLIENT", "INFO")  # a socket path, not an IP
+    finally:
+        await pipe.close()
+        await admin.delete(key)
+        await admin.aclose()
+
+
+def test_only_plain_redis_and_unix_urls_are_taken() -> None:
+    with pytest.raises(ValueError, match="only redis:// and unix://"):
         RedisPipe("rediss://example.com:6380/0")

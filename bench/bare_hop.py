@@ -4,14 +4,16 @@ A raw ASGI app under uvicorn (the server our API runs on) that forwards each POS
 upstream over a kept-alive aiohttp session and sends back its answer: no token, no limits,
 no routing, no billing. `bench.gateway` measures it beside our gateway, against the same
 upstream in the same run, to show how much of the gateway's added latency any Python hop
-on this machine already costs.
+on this machine already costs. `--work-us` makes it spend that much CPU on each call besides
+(a spin on the process's CPU clock), as a stand-in for a gateway's own work.
 
-    python -m bench.bare_hop --port 8100 --upstream http://127.0.0.1:9000/mcp
+    python -m bench.bare_hop --port 8100 --upstream http://127.0.0.1:9000/mcp [--work-us 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 import aiohttp
@@ -22,8 +24,9 @@ _PASSED = ("content-type", "accept", "mcp-session-id", "mcp-protocol-version")
 
 
 class BareHop:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, work_us: int = 0) -> None:
         self.upstream = upstream
+        self.work_ns = work_us * 1000
         self._http: aiohttp.ClientSession | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -42,6 +45,10 @@ class BareHop:
             if name.decode() in _PASSED
         }
         assert self._http is not None
+        if self.work_ns:
+            spin_until = time.process_time_ns() + self.work_ns
+            while time.process_time_ns() < spin_until:
+                pass
         async with self._http.request(
             scope["method"], self.upstream, data=body, headers=headers
         ) as answer:
@@ -73,9 +80,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the MCP server's URL")
+    parser.add_argument("--work-us", type=int, default=0, help="CPU to spend on each call")
     args = parser.parse_args()
     uvicorn.run(
-        BareHop(args.upstream), host="127.0.0.1", port=args.port, log_config=None, access_log=False
+        BareHop(args.upstream, args.work_us),
+        host="127.0.0.1",
+        port=args.port,
+        log_config=None,
+        access_log=False,
     )
 
 

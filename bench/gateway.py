@@ -7,14 +7,18 @@ streamable-HTTP endpoint; "native" calls `/mcp/t/{slug}` with the same MCP clien
 lean as the gateway's upstream client; `--sdk` for the official SDK's, which costs the load
 generator several ms of CPU per call on the same two cores); "rest" posts to
 `/api/v1/mcp/{name}/call` with aiohttp; "hop" sends the direct client's calls through
-`bench.bare_hop`, a bare HTTP forwarder: the least any Python gateway adds. The API runs as
+`bench.bare_hop`, a bare HTTP forwarder: the least any Python gateway adds (`--hop-work`
+adds hops that also spend that many microseconds of CPU per call, to show what each unit of
+a gateway's CPU costs in latency on this machine). The API runs as
 its own process (`mcps-server api`) with Redis rate limits on (limits raised so they never
 refuse), and every call through it is billed (a durable `Call.Billed` before the answer);
-the read models are kept by `mcps-server project` processes. Each client count runs
-`--runs` times for `--seconds` each; the tables show medians: rates and latencies, then CPU
-per call by process (which holds whatever else the machine is doing).
+the read models are kept by `mcps-server project` processes. PostgreSQL and Redis are
+reached over their Unix sockets where `start.sh` made them (`--tcp`: over loopback TCP).
+Each client count runs `--runs` times for `--seconds` each; the tables show medians: rates
+and latencies, then CPU per call by process (which holds whatever else the machine is doing).
 
     python -m bench.gateway [--runs 3] [--seconds 4] [--clients 1,16,128] [--sdk]
+                            [--hop-work 250,500,1000]
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench.common import (
     api_process,
     log,
     median,
+    over_unix_sockets,
     percentile,
     print_table,
     projector_processes,
@@ -159,8 +164,21 @@ def main() -> None:
     parser.add_argument(
         "--sdk", action="store_true", help="MCP calls with the official SDK's client, not ours"
     )
+    parser.add_argument(
+        "--tcp",
+        action="store_true",
+        help="reach PostgreSQL and Redis over loopback TCP, not their Unix sockets",
+    )
+    parser.add_argument(
+        "--hop-work",
+        default="",
+        help="also run hops that spend these many microseconds of CPU per call, e.g. 250,500",
+    )
     args = parser.parse_args()
+    hop_work = [int(us) for us in args.hop_work.split(",") if us]
     require_services()
+    unix = not args.tcp and over_unix_sockets()
+    log(f"PostgreSQL and Redis over {'Unix sockets' if unix else 'loopback TCP'}")
     client_counts = [int(c) for c in args.clients.split(",")]
     with (
         tempfile.TemporaryDirectory(prefix="mcps-bench-gw-") as tmp,
@@ -170,7 +188,8 @@ def main() -> None:
         stop = threading.Event()
         deployer = threading.Thread(target=run, args=(reconciler, stop), daemon=True)
         deployer.start()
-        api = hop = None
+        api = None
+        hops: dict[str, subprocess.Popen[bytes]] = {}
         projectors: list[subprocess.Popen[bytes]] = []
         try:
             # The read models are kept by processes of their own, as in distributed mode: in
@@ -186,21 +205,26 @@ def main() -> None:
             port = free_port()
             api = api_process(world.container.database_url, Path(tmp), port, UNLIMITED_GATEWAY)
             base = f"http://127.0.0.1:{port}"
-            hop_port = free_port()
-            hop = _bare_hop(hop_port, bridge)
+            hop_ports = {"hop": free_port()} | {f"hop+{us}us": free_port() for us in hop_work}
+            for (name, hop_port), work in zip(hop_ports.items(), [0, *hop_work], strict=True):
+                hops[name] = _bare_hop(hop_port, bridge, work)
             auth = {"Authorization": f"Bearer {token}"}
             mcp_client = _measure_sdk if args.sdk else _measure_lean
             modes: dict[str, Callable[[int], Awaitable[Any]]] = {
                 "direct": lambda n: mcp_client(bridge, {}, "echo", n, args.seconds),
-                "hop": lambda n: mcp_client(
-                    f"http://127.0.0.1:{hop_port}/mcp", {}, "echo", n, args.seconds
-                ),
+                **{
+                    name: lambda n, url=f"http://127.0.0.1:{hop_port}/mcp": mcp_client(
+                        url, {}, "echo", n, args.seconds
+                    )
+                    for name, hop_port in hop_ports.items()
+                },
                 "rest": lambda n: _measure_rest(base, token, n, args.seconds),
                 "native": lambda n: mcp_client(
                     f"{base}/mcp/t/{slug}", auth, "bench__echo", n, args.seconds
                 ),
             }
-            wanted = {"direct", *args.modes.split(",")}  # the baseline is always measured
+            # The baseline is always measured, and the working hops when asked for.
+            wanted = {"direct", *args.modes.split(","), *list(hop_ports)[1:]}
             modes = {mode: measure for mode, measure in modes.items() if mode in wanted}
             results: dict[tuple[str, int], list[Any]] = {}
             cpu: dict[tuple[str, int], list[list[float]]] = {}
@@ -209,7 +233,7 @@ def main() -> None:
                 for run_no in range(args.runs):
                     for mode, measure in modes.items():  # interleaved: drift hits all alike
                         log(f"{mode}, {clients} clients, run {run_no + 1}/{args.runs}")
-                        gateway = hop.pid if mode == "hop" else api.pid
+                        gateway = hops[mode].pid if mode in hops else api.pid
                         before = _cpu(gateway, bridge_pid, projectors)
                         outcome = asyncio.run(measure(clients))
                         after = _cpu(gateway, bridge_pid, projectors)
@@ -283,7 +307,7 @@ def main() -> None:
                 ],
             )
         finally:
-            for process in (api, hop, *projectors):
+            for process in (api, *hops.values(), *projectors):
                 if process is not None:
                     process.terminate()
                     process.wait(30)
@@ -293,10 +317,20 @@ def main() -> None:
             reconciler.close()
 
 
-def _bare_hop(port: int, upstream: str) -> subprocess.Popen[bytes]:
+def _bare_hop(port: int, upstream: str, work_us: int) -> subprocess.Popen[bytes]:
     """`bench.bare_hop` in front of `upstream`, once it listens."""
     hop = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_hop", "--port", str(port), "--upstream", upstream]
+        [
+            sys.executable,
+            "-m",
+            "bench.bare_hop",
+            "--port",
+            str(port),
+            "--upstream",
+            upstream,
+            "--work-us",
+            str(work_us),
+        ]
     )
     deadline = time.monotonic() + 30
     while True:

@@ -11,14 +11,16 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
+from domain.billing.calls import Call
 from domain.shared.application import BaseApplication
 from domain.shared.sealed import Sealer
 from domain.tenancy.application import Tenancy
 from infra.database import Database, PgTarget
 from infra.group_commit import GroupCommitter
 from infra.passwords import Argon2Hasher
-from infra.recorder import OneTripRecorder
+from infra.recorder import OneTripRecorder, topic_channel
 from infra.settings import Settings
 from infra.transcoder import OrjsonTranscoder
 
@@ -26,6 +28,15 @@ EVENTS_TABLE = "mcps_events"
 NOTIFY_CHANNEL = "mcps_events"
 #: In a NOTIFY's topics: the commit wrote events of topics it did not list.
 ANY_TOPIC = "*"
+#: Announced on channels of their own, not `NOTIFY_CHANNEL`: the gateway commits a billed
+#: call hundreds of times a second, and only the followers that handle them should wake.
+QUIET_TOPICS = (get_topic(Call.Billed),)
+
+
+class StoreRecorder(OneTripRecorder):
+    """The store's recorder: billed calls announced on a channel of their own."""
+
+    quiet_topics = QUIET_TOPICS
 
 
 @dataclass
@@ -59,7 +70,7 @@ def eventsourcing_env(settings: Settings, database_url: str) -> dict[str, str]:
     env = target.eventsourcing_env(
         lock_timeout=settings.postgres_lock_timeout_seconds, pool_size=settings.postgres_pool_size
     )
-    env["APPLICATION_RECORDER_TOPIC"] = get_topic(OneTripRecorder)
+    env["APPLICATION_RECORDER_TOPIC"] = get_topic(StoreRecorder)
     env["TRANSCODER_TOPIC"] = get_topic(OrjsonTranscoder)
     # The library looks up `<APP NAME>_CIPHER_KEY` first, and the store is named `mcps`: our
     # own setting MCPS_CIPHER_KEY (the key that seals secret fields) would otherwise switch on
@@ -88,11 +99,22 @@ Connection = psycopg.Connection[dict[str, Any]]
 
 
 @contextmanager
-def log_follower(db: Database) -> Iterator[tuple[Connection, Connection]]:
-    """A working connection and one LISTENing for the store's commits, for log followers."""
+def log_follower(
+    db: Database, topics: Sequence[str] = (), skipped: Sequence[str] = ()
+) -> Iterator[tuple[Connection, Connection]]:
+    """A working connection and one LISTENing for the store's commits, for a follower of
+    `topics` (all when empty) but `skipped`: on the store's channel, and on the channel of
+    each quiet topic it follows."""
     with db.connect_owner(autocommit=True) as conn, db.connect_owner(autocommit=True) as listener:
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        for channel in listened_channels(topics, skipped):
+            listener.execute(SQL("LISTEN {}").format(Identifier(channel)))
         yield conn, listener
+
+
+def listened_channels(topics: Sequence[str] = (), skipped: Sequence[str] = ()) -> list[str]:
+    """The channels a follower of `topics` (all when empty) but `skipped` LISTENs on."""
+    quiet = [t for t in QUIET_TOPICS if concerns(frozenset([t]), topics, skipped)]
+    return [NOTIFY_CHANNEL, *(topic_channel(NOTIFY_CHANNEL, topic) for topic in quiet)]
 
 
 def wait_for_commits(listener: Connection, timeout: float) -> frozenset[str]:

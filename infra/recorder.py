@@ -9,16 +9,19 @@ for while the lock is held and every other writer queues behind it.
 This recorder does the same things in the same transaction, with the same finite lock timeout,
 and commits before it returns (synchronous_commit stays on): it only sends them as one call of
 a server-side function, prepared on connections kept for writing. Its NOTIFY also names the
-topics written, so a follower can sleep through commits of events it does not handle. A
+topics written, so a follower can sleep through commits of events it does not handle; and a
+subclass's `quiet_topics` are announced each on a channel of its own (`topic_channel`), not
+on the store's, so a follower that does not LISTEN there is not even woken by them. A
 duplicate (originator_id, originator_version) still raises eventsourcing's `IntegrityError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import psycopg
 from eventsourcing import persistence
@@ -56,12 +59,22 @@ CREATE OR REPLACE FUNCTION {schema}.{function}(
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;
-    -- Followers of the log learn which topics a commit wrote: the distinct topics, space-
-    -- separated, or "*" when they would not fit in a NOTIFY's payload.
-    PERFORM pg_notify({channel}, (
-        SELECT CASE WHEN sum(length(topic) + 1) > 7000 THEN '*' ELSE string_agg(topic, ' ') END
-        FROM (SELECT DISTINCT topic FROM unnest(p_topics) AS topic) AS written
-    ));
+    -- Followers of the log learn which topics a commit wrote: a quiet topic on its own
+    -- channel; the others on the store's, distinct and space-separated, or "*" when they
+    -- would not fit in a NOTIFY's payload (and no NOTIFY there when there are none).
+    PERFORM pg_notify(quiet.channel, quiet.topic)
+        FROM unnest({quiet_topics}::text[], {quiet_channels}::text[]) AS quiet(topic, channel)
+        WHERE quiet.topic = ANY(p_topics);
+    PERFORM pg_notify({channel}, written.topics)
+        FROM (
+            SELECT CASE WHEN sum(length(topic) + 1) > 7000 THEN '*'
+                   ELSE string_agg(topic, ' ') END AS topics
+            FROM (
+                SELECT DISTINCT topic FROM unnest(p_topics) AS topic
+                WHERE topic <> ALL({quiet_topics}::text[])
+            ) AS loud
+        ) AS written
+        WHERE written.topics IS NOT NULL;
     RETURN QUERY
         INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)
         SELECT * FROM unnest(p_ids, p_versions, p_topics, p_states)
@@ -71,8 +84,17 @@ $body$
 """
 
 
+def topic_channel(channel: str, topic: str) -> str:
+    """The channel a quiet `topic`'s commits are announced on: the store's `channel` and a
+    digest of the topic (a channel name has at most 63 bytes; a topic has no such limit)."""
+    return f"{channel}_{hashlib.blake2b(topic.encode(), digest_size=6).hexdigest()}"
+
+
 class OneTripRecorder(PostgresApplicationRecorder):
     """Inserts a batch of events (lock, notify, insert, commit) in one round trip."""
+
+    #: Topics announced on channels of their own (`topic_channel`), not the store's.
+    quiet_topics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -89,6 +111,10 @@ class OneTripRecorder(PostgresApplicationRecorder):
                 id_type=id_type,
                 table=Identifier(events_table_name),
                 channel=Literal(self.channel_name),
+                quiet_topics=Literal(list(self.quiet_topics)),
+                quiet_channels=Literal(
+                    [topic_channel(self.channel_name, topic) for topic in self.quiet_topics]
+                ),
             )
         )
         call = (

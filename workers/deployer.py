@@ -208,7 +208,7 @@ class Reconciler:
         short."""
         while not stop.is_set():
             try:
-                with log_follower(self.db) as (conn, listener):
+                with log_follower(self.db, ASKED) as (conn, listener):
                     seen, looked = _head(conn), time.monotonic()
                     while not stop.is_set():
                         committed = wait_for_commits(listener, timeout=0.5)

@@ -98,7 +98,9 @@ class LogProjector:
         """Follow the log until `stop` is set, waking on the store's NOTIFY."""
         while not stop.is_set():
             try:
-                with log_follower(self.db) as (conn, listener):
+                with log_follower(
+                    self.db, self.projection.topics, self.projection.skipped_topics
+                ) as (conn, listener):
                     # A read model is rebuilt from the log, and its tracking commits with its
                     # rows: a crash may lose the last batches, which are then applied again.
                     # So its commits need not wait for the WAL flush; the store's still do.

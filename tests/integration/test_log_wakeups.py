@@ -1,5 +1,6 @@
 """Followers of the log wake for the events they handle: the store's NOTIFY names the topics a
-commit wrote, a log projector sleeps through the others, and read-your-writes still counts a
+commit wrote, billed calls are announced on a channel of their own that only their followers
+LISTEN on, a log projector sleeps through the others, and read-your-writes still counts a
 position it has nothing to apply up to as reached."""
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain.billing.calls import Call
 from domain.tenancy.tenants import Tenant
 from domain.tenancy.tokens import ApiToken
 from domain.tenancy.values import Scope
@@ -22,6 +26,7 @@ from infra.eventstore import ANY_TOPIC, concerns, log_follower, wait_for_commits
 from projections import consistency
 from projections.base import Cursor, Envelope, Projection
 from projections.consistency import has_reached
+from tests.integration.usage_support import PRICING, Caller, Target
 from tests.support import make_settings, running_container
 from workers.projector import IDLE_STEP_S, LogProjector, wait_until
 
@@ -73,6 +78,36 @@ def test_a_commit_names_the_topics_it_wrote(store: Container) -> None:
     assert concerns(team, [], [])  # a follower of every event
     assert not concerns(team, [], [get_topic(Tenant.Created)])  # ... but this one
     assert concerns(frozenset({ANY_TOPIC}), [get_topic(ApiToken.Issued)], [])
+
+
+def test_a_billed_call_wakes_only_the_followers_of_billed_calls(store: Container) -> None:
+    billed, team = get_topic(Call.Billed), get_topic(Tenant.Created)
+    with (
+        log_follower(store.db) as (_, everything),
+        log_follower(store.db, [billed]) as (_, calls),
+        log_follower(store.db, [team]) as (_, teams),
+        log_follower(store.db, [], [billed]) as (_, all_but_calls),
+    ):
+        Caller(store).bill(uuid4(), Target("dep", "svc", PRICING["paid"]), "echo")
+
+        assert wait_for_commits(everything, timeout=5.0) == {billed}
+        assert wait_for_commits(calls, timeout=5.0) == {billed}
+        # The others are not even woken: nothing reaches their connections.
+        assert wait_for_commits(teams, timeout=0.3) == frozenset()
+        assert wait_for_commits(all_but_calls, timeout=0.05) == frozenset()
+
+        owner = store.tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
+        store.tenancy.create_team(owner, "acme", "Acme")
+        for listener in (everything, calls, teams, all_but_calls):  # the store's channel
+            assert team in wait_for_commits(listener, timeout=5.0)
+
+        # One commit of both: each channel names its own.
+        loud = "tests.loud:Loud"
+        store.events.recorder.insert_events(
+            [StoredEvent(uuid4(), 1, topic, b"{}") for topic in (billed, loud, billed)]
+        )
+        assert wait_for_commits(everything, timeout=5.0) == {billed, loud}
+        assert wait_for_commits(teams, timeout=5.0) == {loud}
 
 
 def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(

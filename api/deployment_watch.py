@@ -6,14 +6,15 @@ on its own: N browser tabs cost 2N reads a second per process, changes or not. N
 then reads only its own tenant's changes (`api.routes.deployment_events`).
 
 How it learns: a connection of its own LISTENs on the event store's channel (every append
-NOTIFYs it, `infra.eventstore.NOTIFY_CHANNEL`). After a commit it reads the log's head and
+NOTIFYs it, `infra.eventstore.NOTIFY_CHANNEL`, but for billed calls, which are announced on a
+channel of their own and so do not wake it). After a commit it reads the log's head and
 then where the read model stands, again after 5, 10, 20 … ms (capped at `CATCH_UP_MAX_S`) until
 the read model has reached that head; each move is published to the streams. In embedded mode
 "where it stands" is its tracking position; in Kafka mode, whether it has reached the head (as
 `?wait_for=` asks), since it tracks partition offsets. Without commits it reads again every
 `SAFETY_POLL_S` (a NOTIFY lost while reconnecting costs at most that). Moves reach the streams at
-most once per `MIN_GAP_S`: under a steady stream of commits (every billed tool call is one) a
-stream reads no more often than its own poll used to; after a quiet spell the first change
+most once per `MIN_GAP_S`: under a steady stream of commits a stream reads no more often than
+its own poll used to; after a quiet spell the first change
 goes out at once.
 
 The watcher starts with the first stream (`watch_of`, on the app's loop) and stops with the app

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -229,14 +230,15 @@ def main() -> None:
             results: dict[tuple[str, int], list[Any]] = {}
             cpu: dict[tuple[str, int], list[list[float]]] = {}
             bridge_pid = _bridge_pid(Path(tmp), bridge)
+            services = _service_pids()
             for clients in client_counts:
                 for run_no in range(args.runs):
                     for mode, measure in modes.items():  # interleaved: drift hits all alike
                         log(f"{mode}, {clients} clients, run {run_no + 1}/{args.runs}")
                         gateway = hops[mode].pid if mode in hops else api.pid
-                        before = _cpu(gateway, bridge_pid, projectors)
+                        before = _cpu(gateway, bridge_pid, projectors, services)
                         outcome = asyncio.run(measure(clients))
-                        after = _cpu(gateway, bridge_pid, projectors)
+                        after = _cpu(gateway, bridge_pid, projectors, services)
                         spent = [b - a for a, b in zip(before, after, strict=True)]
                         results.setdefault((mode, clients), []).append(outcome)
                         cpu.setdefault((mode, clients), []).append(
@@ -287,7 +289,8 @@ def main() -> None:
             print("CPU milliseconds per call, by process (medians of the runs; the load")
             print("generator is the bench's own process; the gateway is the API process, or the")
             print("bare hop's for `hop`; the bridge includes its server; the projectors are the")
-            print("six read models' processes):")
+            print("six read models' processes; the services are PostgreSQL's and Redis's, where")
+            print("start.sh runs them, with whatever else uses them meanwhile):")
             print_table(
                 [
                     "path",
@@ -296,11 +299,12 @@ def main() -> None:
                     "gateway",
                     "bridge + server",
                     "projectors",
+                    "services",
                     "total",
                 ],
                 [
                     [mode, clients]
-                    + [f"{median([r[i] for r in cpu[(mode, clients)]]):.2f}" for i in range(4)]
+                    + [f"{median([r[i] for r in cpu[(mode, clients)]]):.2f}" for i in range(5)]
                     + [f"{median([sum(r) for r in cpu[(mode, clients)]]):.2f}"]
                     for clients in client_counts
                     for mode in modes
@@ -344,16 +348,28 @@ def _bare_hop(port: int, upstream: str, work_us: int) -> subprocess.Popen[bytes]
 
 
 def _cpu(
-    gateway_pid: int, bridge_pid: int, projectors: list[subprocess.Popen[bytes]]
-) -> tuple[float, float, float, float]:
-    """CPU seconds so far of this process, the gateway's, the bridge's (with its server) and
-    the projectors'."""
+    gateway_pid: int,
+    bridge_pid: int,
+    projectors: list[subprocess.Popen[bytes]],
+    services: list[int],
+) -> tuple[float, float, float, float, float]:
+    """CPU seconds so far of this process, the gateway's, the bridge's (with its server), the
+    projectors' and the services'."""
     return (
         time.process_time(),
         tree_cpu(gateway_pid) or 0.0,
         tree_cpu(bridge_pid) or 0.0,
         sum(tree_cpu(p.pid) or 0.0 for p in projectors),
+        sum(tree_cpu(pid) or 0.0 for pid in services),
     )
+
+
+def _service_pids() -> list[int]:
+    """PostgreSQL's postmaster (its backends are its children) and Redis, where `start.sh`
+    runs them (`MCPS_SERVICES_DIR`); none elsewhere."""
+    home = os.environ.get("MCPS_SERVICES_DIR")
+    files = [Path(home, "pg/data/postmaster.pid"), Path(home, "redis/redis.pid")] if home else []
+    return [int(f.read_text().split()[0]) for f in files if f.exists()]
 
 
 def _bridge_pid(home: Path, endpoint: str) -> int:

@@ -80,6 +80,11 @@ class Projection(ABC):
     #: refuses them too. Followers of the log read past them and are not woken for them.
     skips: ClassVar[tuple[type, ...]] = ()
 
+    #: How long a log projector woken by a commit waits before it reads, so that the commits
+    #: made meanwhile go in the same batch: fewer, larger transactions for a read model that
+    #: can be a little behind.
+    linger_s: ClassVar[float] = 0.0
+
     @cached_property
     def topics(self) -> list[str]:
         return [get_topic(cls) for cls in self.handles]

@@ -118,10 +118,12 @@ class LogProjector:
                 stop.wait(1.0)
 
     def _wait_for_ours(self, listener: psycopg.Connection[Any], stop: threading.Event) -> None:
-        """Until a commit writes an event this projection handles, or `IDLE_STEP_S` passes.
+        """Until a commit writes an event this projection handles (and `linger_s` more, for
+        the commits that come meanwhile), or `IDLE_STEP_S` passes.
 
-        Commits of other events (a busy gateway's billed calls, for most read models) do not
-        wake it: its position moves past them at the next event of its own, or within
+        Commits of other events do not wake it (billed calls do not even reach a follower
+        that does not handle them: `infra.eventstore.QUIET_TOPICS`): its position moves past
+        them at the next event of its own, or within
         `IDLE_STEP_S`, and `projections.consistency` counts a position it has nothing to
         apply up to as reached meanwhile.
         """
@@ -130,6 +132,8 @@ class LogProjector:
         while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
             committed = wait_for_commits(listener, timeout=min(left, 0.5))
             if committed and concerns(committed, topics, skipped):
+                if self.projection.linger_s:
+                    stop.wait(self.projection.linger_s)
                 return
 
     def _step(self, conn: psycopg.Connection[Any], upto: int | None = None) -> tuple[int, bool]:

@@ -1,7 +1,8 @@
 """Followers of the log wake for the events they handle: the store's NOTIFY names the topics a
 commit wrote, billed calls are announced on a channel of their own that only their followers
-LISTEN on, a log projector sleeps through the others, and read-your-writes still counts a
-position it has nothing to apply up to as reached."""
+LISTEN on, a log projector sleeps through the others (and one that lingers takes the commits
+that come meanwhile in one batch), and read-your-writes still counts a position it has nothing
+to apply up to as reached."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from infra.eventstore import ANY_TOPIC, concerns, log_follower, wait_for_commits
 from projections import consistency
 from projections.base import Cursor, Envelope, Projection
 from projections.consistency import has_reached
+from projections.ledger import LedgerProjection
 from tests.integration.usage_support import PRICING, Caller, Target
 from tests.support import make_settings, running_container
 from workers.projector import IDLE_STEP_S, LogProjector, wait_until
@@ -54,6 +56,10 @@ class CountingProjector(LogProjector):
         return super()._step(conn, upto)
 
 
+class LingeringLedger(LedgerProjection):
+    linger_s = 0.5
+
+
 @pytest.fixture
 def store(database_url: str, tmp_path: Path) -> Iterator[Container]:
     with running_container(make_settings(database_url, tmp_path), projectors=False) as c:
@@ -80,6 +86,14 @@ def test_a_commit_names_the_topics_it_wrote(store: Container) -> None:
     assert concerns(frozenset({ANY_TOPIC}), [get_topic(ApiToken.Issued)], [])
 
 
+def settled(listener: psycopg.Connection[Any]) -> frozenset[str]:
+    """The topics of every commit announced to `listener` until none comes for 0.2 s."""
+    seen = wait_for_commits(listener, timeout=5.0)
+    while more := wait_for_commits(listener, timeout=0.2):
+        seen |= more
+    return seen
+
+
 def test_a_billed_call_wakes_only_the_followers_of_billed_calls(store: Container) -> None:
     billed, team = get_topic(Call.Billed), get_topic(Tenant.Created)
     with (
@@ -99,7 +113,7 @@ def test_a_billed_call_wakes_only_the_followers_of_billed_calls(store: Container
         owner = store.tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
         store.tenancy.create_team(owner, "acme", "Acme")
         for listener in (everything, calls, teams, all_but_calls):  # the store's channel
-            assert team in wait_for_commits(listener, timeout=5.0)
+            assert team in settled(listener)
 
         # One commit of both: each channel names its own.
         loud = "tests.loud:Loud"
@@ -158,6 +172,40 @@ def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(
         # Its position moves to the head at its idle tick.
         with store.db.connect_owner(autocommit=True) as conn:
             assert wait_until(lambda: projector.position(conn) >= head, timeout=3 * IDLE_STEP_S)
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_a_lingering_projector_takes_the_commits_made_meanwhile_in_one_batch(
+    store: Container,
+) -> None:
+    projection = LingeringLedger()
+    with store.db.connect_owner() as conn:
+        projection.create(conn)
+    projector = CountingProjector(store.events, store.db, projection)
+    stop = threading.Event()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        with store.db.connect_owner(autocommit=True) as conn:
+            head = store.events.head()
+            assert wait_until(lambda: projector.position(conn) >= head, timeout=5.0)
+            steps = projector.steps
+            # Ten commits, a few ms apart: well within the first one's linger.
+            positions = [
+                store.events.recorder.insert_events(
+                    [StoredEvent(uuid4(), 1, "tests.loud:Loud", b"{}")]
+                )[0]
+                for _ in range(10)
+            ]
+            assert wait_until(lambda: projector.position(conn) >= positions[-1], timeout=5.0)
+
+            assert projector.steps - steps <= 3  # not one step per commit
+            chained = conn.execute(
+                "SELECT position FROM ledger.chain WHERE position > %s ORDER BY position", [head]
+            )
+            assert [row["position"] for row in chained] == positions
     finally:
         stop.set()
         thread.join(10)

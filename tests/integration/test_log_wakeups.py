@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -58,6 +59,22 @@ class CountingProjector(LogProjector):
 
 class LingeringLedger(LedgerProjection):
     linger_s = 0.5
+
+
+@contextmanager
+def following(store: Container, projection: Projection) -> Iterator[CountingProjector]:
+    """`projection`'s schema, and a projector following the log into it until the block ends."""
+    with store.db.connect_owner() as conn:
+        projection.create(conn)
+    projector = CountingProjector(store.events, store.db, projection)
+    stop = threading.Event()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield projector
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 @pytest.fixture
@@ -133,14 +150,8 @@ def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(
     monkeypatch.setattr(
         consistency, "by_name", lambda name: projection if name == projection.name else known(name)
     )
-    with store.db.connect_owner() as conn:
-        projection.create(conn)
-    projector = CountingProjector(store.events, store.db, projection)
-    stop = threading.Event()
-    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
-    thread.start()
     tenancy = store.tenancy
-    try:
+    with following(store, projection) as projector:
         owner = tenancy.register_user("olga@example.com", "olga", PASSWORD).user_id
         tenancy.create_team(owner, "acme", "Acme")
         with store.db.connect_owner(autocommit=True) as conn:  # applied what there was
@@ -172,40 +183,29 @@ def test_a_projector_sleeps_through_others_events_and_is_reached_all_the_same(
         # Its position moves to the head at its idle tick.
         with store.db.connect_owner(autocommit=True) as conn:
             assert wait_until(lambda: projector.position(conn) >= head, timeout=3 * IDLE_STEP_S)
-    finally:
-        stop.set()
-        thread.join(10)
 
 
 def test_a_lingering_projector_takes_the_commits_made_meanwhile_in_one_batch(
     store: Container,
 ) -> None:
-    projection = LingeringLedger()
-    with store.db.connect_owner() as conn:
-        projection.create(conn)
-    projector = CountingProjector(store.events, store.db, projection)
-    stop = threading.Event()
-    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        with store.db.connect_owner(autocommit=True) as conn:
-            head = store.events.head()
-            assert wait_until(lambda: projector.position(conn) >= head, timeout=5.0)
-            steps = projector.steps
-            # Ten commits, a few ms apart: well within the first one's linger.
-            positions = [
-                store.events.recorder.insert_events(
-                    [StoredEvent(uuid4(), 1, "tests.loud:Loud", b"{}")]
-                )[0]
-                for _ in range(10)
-            ]
-            assert wait_until(lambda: projector.position(conn) >= positions[-1], timeout=5.0)
+    with (
+        following(store, LingeringLedger()) as projector,
+        store.db.connect_owner(autocommit=True) as conn,
+    ):
+        head = store.events.head()
+        assert wait_until(lambda: projector.position(conn) >= head, timeout=5.0)
+        steps = projector.steps
+        # Ten commits, a few ms apart: well within the first one's linger.
+        positions = [
+            store.events.recorder.insert_events(
+                [StoredEvent(uuid4(), 1, "tests.loud:Loud", b"{}")]
+            )[0]
+            for _ in range(10)
+        ]
+        assert wait_until(lambda: projector.position(conn) >= positions[-1], timeout=5.0)
 
-            assert projector.steps - steps <= 3  # not one step per commit
-            chained = conn.execute(
-                "SELECT position FROM ledger.chain WHERE position > %s ORDER BY position", [head]
-            )
-            assert [row["position"] for row in chained] == positions
-    finally:
-        stop.set()
-        thread.join(10)
+        assert projector.steps - steps <= 3  # not one step per commit
+        chained = conn.execute(
+            "SELECT position FROM ledger.chain WHERE position > %s ORDER BY position", [head]
+        )
+        assert [row["position"] for row in chained] == positions

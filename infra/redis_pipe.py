@@ -13,7 +13,8 @@ token taken for a call that then fails is the caller's loss, never a second call
 
 `redis://[user:password@]host[:port][/db]` connects over TCP; `unix://[user:password@]/path
 [?db=N]` (redis-py's form) over a Unix socket, for a Redis on the same host: no TCP stack on
-either side, which took a tenth of the API's CPU per call on loopback.
+either side (a pipelined script call, measured: 20.7 against 23.0 us of the caller's CPU, 5
+against 10 us of Redis's).
 """
 
 from __future__ import annotations

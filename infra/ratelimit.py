@@ -171,9 +171,7 @@ class RedisRateLimiter:
     """Limits shared by every process that uses the same Redis."""
 
     def __init__(self, url: str) -> None:
-        # A blocking pool: past `POOL_SIZE` calls in flight the next one waits for a
-        # connection. redis-py's default pool raises at once instead (MaxConnectionsError at
-        # 100), which turned a burst of calls into server errors.
+        # One pipelined connection for any number of calls in flight (no pool to run dry).
         self._redis = RedisPipe(url)
 
     async def acquire(self, buckets: Sequence[Bucket], quota: Quota | None = None) -> Decision:

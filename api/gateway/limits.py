@@ -16,6 +16,7 @@ from api.gateway.callers import Caller
 from api.gateway.errors import GatewayUnavailableError, QuotaExceededError, RateLimitedError
 from domain.billing.plans import limits_of
 from infra.ratelimit import Bucket, Decision, Quota, build_rate_limiter
+from infra.redis_pipe import RedisError
 from infra.settings import Settings
 
 log = logging.getLogger("mcps.gateway.limits")
@@ -29,6 +30,11 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
         else start.replace(month=start.month + 1)
     )
     return start, end
+
+
+#: Redis out of reach (ConnectionError is an OSError), too slow, or answering with an error
+#: (out of memory, still loading, a read-only replica): the limits cannot be checked.
+LIMITS_LOST = (OSError, TimeoutError, RedisError)
 
 
 class Limits:
@@ -78,7 +84,7 @@ class Limits:
             )
         try:
             decision = await self.limiter.acquire(buckets, quota)
-        except (OSError, TimeoutError) as lost:  # ConnectionError is an OSError
+        except LIMITS_LOST as lost:
             raise _unavailable(lost) from lost
         if decision.allowed:
             return decision
@@ -110,7 +116,7 @@ class Limits:
 
         try:
             return await self.limiter.count(key, end.timestamp(), counted_so_far)
-        except (OSError, TimeoutError) as lost:
+        except LIMITS_LOST as lost:
             # The call was made and must be billed: count from the usage store instead.
             log.warning("free-call counter unreachable, counted from usage: %s", lost)
             return await counted_so_far() + 1

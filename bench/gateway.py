@@ -206,18 +206,18 @@ def main() -> None:
             port = free_port()
             api = api_process(world.container.database_url, Path(tmp), port, UNLIMITED_GATEWAY)
             base = f"http://127.0.0.1:{port}"
-            hop_ports = {"hop": free_port()} | {f"hop+{us}us": free_port() for us in hop_work}
-            for (name, hop_port), work in zip(hop_ports.items(), [0, *hop_work], strict=True):
+            hop_urls: dict[str, str] = {}
+            for name, work in ({"hop": 0} | {f"hop+{us}us": us for us in hop_work}).items():
+                hop_port = free_port()
                 hops[name] = _bare_hop(hop_port, bridge, work)
+                hop_urls[name] = f"http://127.0.0.1:{hop_port}/mcp"
             auth = {"Authorization": f"Bearer {token}"}
             mcp_client = _measure_sdk if args.sdk else _measure_lean
             modes: dict[str, Callable[[int], Awaitable[Any]]] = {
                 "direct": lambda n: mcp_client(bridge, {}, "echo", n, args.seconds),
                 **{
-                    name: lambda n, url=f"http://127.0.0.1:{hop_port}/mcp": mcp_client(
-                        url, {}, "echo", n, args.seconds
-                    )
-                    for name, hop_port in hop_ports.items()
+                    name: lambda n, url=url: mcp_client(url, {}, "echo", n, args.seconds)
+                    for name, url in hop_urls.items()
                 },
                 "rest": lambda n: _measure_rest(base, token, n, args.seconds),
                 "native": lambda n: mcp_client(
@@ -225,7 +225,7 @@ def main() -> None:
                 ),
             }
             # The baseline is always measured, and the working hops when asked for.
-            wanted = {"direct", *args.modes.split(","), *list(hop_ports)[1:]}
+            wanted = {"direct", *args.modes.split(","), *list(hop_urls)[1:]}
             modes = {mode: measure for mode, measure in modes.items() if mode in wanted}
             results: dict[tuple[str, int], list[Any]] = {}
             cpu: dict[tuple[str, int], list[list[float]]] = {}

@@ -123,9 +123,9 @@ class LogProjector:
 
         Commits of other events do not wake it (billed calls do not even reach a follower
         that does not handle them: `infra.eventstore.QUIET_TOPICS`): its position moves past
-        them at the next event of its own, or within
-        `IDLE_STEP_S`, and `projections.consistency` counts a position it has nothing to
-        apply up to as reached meanwhile.
+        them at the next event of its own, or within `IDLE_STEP_S`, and
+        `projections.consistency` counts a position it has nothing to apply up to as reached
+        meanwhile.
         """
         topics, skipped = self.projection.topics, self.projection.skipped_topics
         deadline = time.monotonic() + IDLE_STEP_S
